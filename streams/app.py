@@ -1,0 +1,120 @@
+"""Builds the Faust application from `Settings`: topics, the customer state table, agents, views."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TopicT
+
+from streams.index import CustomerIndex
+from streams.scoring.scorecard import DEFAULT_SCORECARD, Scorecard
+from streams.scoring.state import CustomerState
+from streams.settings import Settings
+from streams.telemetry import Telemetry
+
+__all__ = ["Processor", "create_processor"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Processor:
+    """Everything the agents and views share."""
+
+    settings: Settings
+    app: faust.App
+    card: Scorecard
+    table: Any
+    interactions: TopicT
+    customers: TopicT
+    keyed: TopicT
+    scores: TopicT
+    alerts: TopicT
+    dlq: TopicT
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    index: CustomerIndex = field(default_factory=CustomerIndex)
+    ready: bool = False
+
+    def load(self, customer_id: str) -> CustomerState | None:
+        data = self.table.get(customer_id)
+        return CustomerState.from_bytes(data) if data is not None else None
+
+    def rebuild_index(self) -> None:
+        rows = []
+        for customer_id, data in self.table.items():
+            state = CustomerState.from_bytes(data)
+            rows.append((customer_id, state.band, state.score))
+        self.index.rebuild(rows)
+        log.info(
+            "customer index rebuilt: %d customers, %d at risk",
+            self.index.tracked(),
+            self.index.at_risk_count(),
+        )
+
+
+def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) -> Processor:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_urls,
+        env={},  # every setting comes from Settings: stray variables must not reconfigure us
+        autodiscover=False,
+        datadir=str(settings.data_dir),
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        processing_guarantee=settings.processing_guarantee,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host=settings.web_host,
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
+    )
+
+    def external(name: str) -> TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, internal=False)
+
+    table = app.Table(
+        "customers",
+        default=None,
+        key_type=str,
+        value_type=bytes,
+        partitions=settings.partitions,
+        help="Per-customer experience state (CustomerState bytes).",
+    )
+    processor = Processor(
+        settings=settings,
+        app=app,
+        card=card,
+        table=table,
+        interactions=external(settings.topic_interactions),
+        customers=external(settings.topic_customers),
+        keyed=external(settings.keyed_topic),
+        scores=external(settings.topic_scores),
+        alerts=external(settings.topic_alerts),
+        dlq=external(settings.topic_dlq),
+    )
+    processor.telemetry.customers_tracked.set_function(processor.index.tracked)
+    processor.telemetry.customers_at_risk.set_function(processor.index.at_risk_count)
+    processor.telemetry.watch_bands(processor.index.count)
+
+    async def on_recovered() -> None:
+        processor.rebuild_index()
+        processor.ready = True
+
+    table.on_recover(on_recovered)
+
+    from streams import agents, web  # wiring modules need the processor, not the reverse
+
+    agents.register(processor)
+    web.register(processor)
+    return processor

@@ -1,0 +1,332 @@
+"""The `cx-streams` command: worker, generate, topics, watch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from streams import __version__
+from streams.settings import Settings
+
+__all__ = ["main"]
+
+SETTINGS_HELP = """\
+settings (environment variables):
+  CX_KAFKA_BOOTSTRAP   Kafka brokers, host:port[,host:port] (default 127.0.0.1:9092)
+  CX_WEB_PORT          HTTP port of the worker (default 6066)
+  CX_APP_ID            consumer group / deployment name (default cx-streams)
+  CX_TOPIC_INTERACTIONS, CX_TOPIC_CUSTOMERS, CX_TOPIC_SCORES, CX_TOPIC_ALERTS, CX_TOPIC_DLQ
+                       topic names (defaults cx.interactions, cx.customers, cx.scores,
+                       cx.alerts, cx.interactions.dlq)
+  CX_STORE             memory (default) or rocksdb
+  CX_PARTITIONS        partitions of the topics we create (default 8)
+  See README.md for the full list.
+"""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "CX_" + "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
+        sys.exit("cx-streams: invalid settings:\n" + "\n".join(lines))
+
+
+def _kafka_unreachable(settings: Settings, exc: BaseException) -> str:
+    return (
+        f"cx-streams: cannot reach Kafka at {settings.kafka_bootstrap} ({type(exc).__name__}: "
+        f"{exc}). Is the broker running? Start a local one with 'make kafka-up', or point "
+        "CX_KAFKA_BOOTSTRAP at your cluster."
+    )
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics
+
+    settings = _settings()
+    try:
+        report = asyncio.run(ensure_topics(settings))
+    except Exception as exc:
+        sys.exit(_kafka_unreachable(settings, exc))
+    for spec, status in report:
+        policy = spec.config.get("cleanup.policy", "delete")
+        print(
+            f"{status:8} {spec.name:32} partitions={spec.partitions:<3} "
+            f"cleanup={policy:8} {spec.purpose}"
+        )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import create_processor
+    from streams.topics import ensure_topics
+
+    settings = _settings()
+    if not args.no_create_topics:
+        try:
+            asyncio.run(ensure_topics(settings))
+        except Exception as exc:
+            sys.exit(_kafka_unreachable(settings, exc))
+    processor = create_processor(settings)
+    print(
+        f"cx-streams {__version__}: reading {settings.topic_interactions} and "
+        f"{settings.topic_customers} from {settings.kafka_bootstrap}; "
+        f"http://{settings.web_host}:{settings.web_port}/customers/<id>, /at-risk, /metrics, "
+        "/healthz",
+        flush=True,
+    )
+    worker = faust.Worker(processor.app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from streams.generator import GeneratorConfig, publish
+
+    settings = _settings()
+    config = GeneratorConfig(
+        customers=args.customers,
+        rate=args.rate,
+        duration=args.duration,
+        events=args.events,
+        seed=args.seed,
+        invalid_ratio=args.invalid_ratio,
+        backfill_days=args.backfill_days,
+    )
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(sent: int, planned: int) -> None:
+        if args.quiet:
+            return
+        elapsed = max(time.monotonic() - started, 1e-9)
+        share = f" / {planned:,} ({100 * sent / planned:.0f}%)" if planned else ""
+        print(
+            f"\rgenerate: {sent:,}{share} events, {sent / elapsed:,.0f}/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        last[0] = elapsed
+
+    try:
+        report = asyncio.run(publish(settings, config, progress=progress))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except OSError as exc:
+        sys.exit(_kafka_unreachable(settings, exc))
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(
+        f"generate: published {report.profiles:,} profiles and {report.events:,} events "
+        f"({report.invalid:,} deliberately invalid) in {report.seconds:.1f} s to "
+        f"{settings.topic_interactions}"
+    )
+    return 0
+
+
+def _describe_alert(alert: dict[str, Any]) -> str:
+    previous = alert.get("previous_score")
+    change = (
+        f"{previous:.0f} -> {alert['score']:.0f}"
+        if previous is not None
+        else f"{alert['score']:.0f}"
+    )
+    lines = [
+        f"[{alert['severity'].upper():8}] {alert['kind']:10} {alert['customer_id']}  "
+        f"score {change} ({alert['band']})  at {alert['raised_at']}"
+    ]
+    for driver in alert.get("drivers", [])[:3]:
+        lines.append(f"    {driver['impact']:+6.1f}  {driver['reason']}  [{driver['event_id']}]")
+    lines.append(f"    -> {alert['recommended_action']}")
+    return "\n".join(lines)
+
+
+async def _watch(settings: Settings, from_beginning: bool, as_json: bool) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        settings.topic_alerts,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        async for message in consumer:
+            if message.value is None:
+                continue
+            if as_json:
+                print(message.value.decode(), flush=True)
+                continue
+            try:
+                print(_describe_alert(orjson.loads(message.value)), flush=True)
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                print(f"(unreadable alert at offset {message.offset})", flush=True)
+    finally:
+        await consumer.stop()
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    settings = _settings()
+    print(
+        f"watching {settings.topic_alerts} on {settings.kafka_bootstrap} (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        asyncio.run(_watch(settings, args.from_beginning, args.json))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        sys.exit(_kafka_unreachable(settings, exc))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cx-streams",
+        description="Live customer-experience scores and churn alerts from Kafka interaction "
+        "events.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SETTINGS_HELP + "\nexamples:\n  cx-streams topics\n  cx-streams worker\n"
+        "  cx-streams generate --customers 500 --rate 50 --duration 60\n  cx-streams watch\n",
+    )
+    parser.add_argument("--version", action="version", version=f"cx-streams {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, examples: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog="examples:\n" + examples + "\n" + SETTINGS_HELP,
+        )
+
+    worker = command(
+        "worker",
+        "Run the stream processor (validate, score, alert, serve HTTP).",
+        "  cx-streams worker\n  CX_WEB_PORT=6067 CX_STORE=rocksdb cx-streams worker\n",
+    )
+    worker.add_argument(
+        "--no-create-topics",
+        action="store_true",
+        help="do not create missing topics at start (they must exist)",
+    )
+    worker.set_defaults(run=cmd_worker)
+
+    topics = command(
+        "topics",
+        "Create the topics that do not exist yet, and list them all.",
+        "  cx-streams topics\n  CX_PARTITIONS=24 CX_REPLICATION_FACTOR=3 cx-streams topics\n",
+    )
+    topics.set_defaults(run=cmd_topics)
+
+    generate = command(
+        "generate",
+        "Publish synthetic, realistic customer journeys (profiles, then events).",
+        "  cx-streams generate --customers 200 --rate 20 --duration 120\n"
+        "  cx-streams generate --customers 100000 --events 1000000 --rate 0 --backfill-days 30\n"
+        "  cx-streams generate --invalid-ratio 0.02   # include some malformed messages\n",
+    )
+    generate.add_argument(
+        "--customers", type=_positive_int, default=200, help="number of customers (default 200)"
+    )
+    generate.add_argument(
+        "--rate",
+        type=_non_negative_float,
+        default=50.0,
+        help="events per second; 0 = as fast as possible (default 50)",
+    )
+    generate.add_argument(
+        "--duration",
+        type=_non_negative_float,
+        default=None,
+        help="seconds to run (default: until --events, else until Ctrl-C)",
+    )
+    generate.add_argument(
+        "--events", type=_positive_int, default=None, help="stop after this many events"
+    )
+    generate.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="random seed: the same seed gives the same journeys (default 7)",
+    )
+    generate.add_argument(
+        "--invalid-ratio",
+        type=_ratio,
+        default=0.0,
+        help="share of deliberately malformed messages, 0-1 (default 0)",
+    )
+    generate.add_argument(
+        "--backfill-days",
+        type=_non_negative_float,
+        default=0.0,
+        help="spread event times over the last N days instead of now",
+    )
+    generate.add_argument("--quiet", action="store_true", help="no progress line")
+    generate.set_defaults(run=cmd_generate)
+
+    watch = command(
+        "watch",
+        "Print alerts as they are raised, with their drivers and action.",
+        "  cx-streams watch\n  cx-streams watch --from-beginning --json | jq .\n",
+    )
+    watch.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start from the oldest alert instead of new ones",
+    )
+    watch.add_argument("--json", action="store_true", help="print raw alert JSON, one per line")
+    watch.set_defaults(run=cmd_watch)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Faust's worker reads sys.argv: leave it only the program name.
+    sys.argv = sys.argv[:1]
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

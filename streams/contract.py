@@ -1,0 +1,237 @@
+"""The boundary: message bytes in, a validated `Interaction` or `Profile` out, or a `Rejection`.
+
+Bad input is a value here, never an exception: each rejection carries the dead-letter error
+code and a sentence saying exactly what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import jsonschema_rs
+import orjson
+
+from streams.scoring.interaction import Interaction, Profile
+from streams.scoring.vocabulary import INDIRECT_CHANNELS, PHYSICAL_CHANNELS, default_stage
+
+__all__ = [
+    "ERROR_CODES",
+    "Rejection",
+    "interaction_from_body",
+    "parse_interaction",
+    "parse_profile",
+    "schema_path",
+]
+
+#: Dead-letter error codes.
+ERROR_CODES: Final = (
+    "invalid_json",
+    "invalid_utf8",
+    "schema_violation",
+    "bad_timestamp",
+    "too_large",
+    "key_mismatch",
+    "too_late",
+    "processing_error",
+)
+
+# RFC 3339 date-time: full date, 'T', full time, and an offset (Z or +hh:mm).
+_RFC3339: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+_EARLIEST: Final = 0.0  # 1970-01-01T00:00:00Z
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    error: str
+    detail: str
+    path: str | None = None
+
+
+def schema_path(name: str) -> Path:
+    """Where a JSON Schema file lives: beside the package when installed, else the repo's."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "schemas", here.parent / "schemas"):
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"schema {name} not found beside the package or in ./schemas")
+
+
+@cache
+def _validator(name: str) -> Any:
+    schema = orjson.loads(schema_path(name).read_bytes())
+    return jsonschema_rs.validator_for(schema, validate_formats=True)
+
+
+def _load_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | Rejection:
+    if value is None:
+        return Rejection("invalid_json", "the message has no value (a tombstone)")
+    if len(value) > max_bytes:
+        return Rejection(
+            "too_large", f"the message is {len(value)} bytes; the limit is {max_bytes} bytes"
+        )
+    try:
+        body = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Rejection(
+                "invalid_utf8", f"the message is not valid UTF-8 (byte {bad.start}: {bad.reason})"
+            )
+        return Rejection("invalid_json", f"the message is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return Rejection(
+            "schema_violation", f"expected a JSON object, got {type(body).__name__}", path=""
+        )
+    return body
+
+
+def _first_error(validator: Any, body: dict[str, Any]) -> Rejection:
+    best = None
+    for error in validator.iter_errors(body):
+        best = error
+        break
+    if best is None:  # pragma: no cover - is_valid said no, so there is an error
+        return Rejection("schema_violation", "the message does not match the schema")
+    pointer = "/" + "/".join(str(p) for p in best.instance_path)
+    where = f"at {pointer}" if best.instance_path else "at the top level"
+    return Rejection("schema_violation", f"{where}: {best.message}", path=pointer)
+
+
+def parse_time(text: str) -> float | None:
+    """RFC 3339 date-time to epoch seconds, or None when it is not one."""
+    if not _RFC3339.match(text):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("z", "Z")).timestamp()
+    except ValueError:
+        return None
+
+
+def _check_key(key: bytes | None, customer_id: str) -> Rejection | None:
+    if key is None:
+        return None
+    if key == b"":
+        return Rejection("key_mismatch", "the message key is empty; use the customer id or no key")
+    if key != customer_id.encode():
+        shown = key[:64].decode("utf-8", "replace")
+        return Rejection(
+            "key_mismatch",
+            f"the message key {shown!r} differs from customer_id {customer_id!r}",
+            path="/customer_id",
+        )
+    return None
+
+
+def parse_interaction(
+    value: bytes | None,
+    key: bytes | None,
+    *,
+    now: float,
+    max_bytes: int,
+    future_skew: float,
+) -> tuple[dict[str, Any], Interaction] | Rejection:
+    """Validate one interaction message; `now` is the processor's clock, for future times."""
+    body = _load_object(value, max_bytes)
+    if isinstance(body, Rejection):
+        return body
+    occurred = body.get("occurred_at")
+    if isinstance(occurred, str):
+        moment = parse_time(occurred)
+        if moment is None:
+            return Rejection(
+                "bad_timestamp",
+                f"occurred_at {occurred[:64]!r} is not an RFC 3339 date-time with an offset",
+                path="/occurred_at",
+            )
+        if moment < _EARLIEST:
+            return Rejection(
+                "bad_timestamp", f"occurred_at {occurred!r} is before 1970", path="/occurred_at"
+            )
+        if moment > now + future_skew:
+            return Rejection(
+                "bad_timestamp",
+                f"occurred_at {occurred!r} is {moment - now:.0f} s in the future "
+                f"(allowed clock skew: {future_skew:.0f} s)",
+                path="/occurred_at",
+            )
+    validator = _validator("interaction.schema.json")
+    if not validator.is_valid(body):
+        return _first_error(validator, body)
+    mismatch = _check_key(key, body["customer_id"])
+    if mismatch is not None:
+        return mismatch
+    return body, interaction_from_body(body)
+
+
+def interaction_from_body(body: dict[str, Any]) -> Interaction:
+    """Build the enriched `Interaction` from a body that already passed validation."""
+    event_type = body["type"]
+    channel = body.get("channel")
+    interaction = body.get("interaction")
+    if interaction is None and channel is not None:
+        interaction = "indirect" if channel in INDIRECT_CHANNELS else "direct"
+    stage = body.get("stage") or default_stage(event_type)
+    environment = None
+    if channel is not None:
+        environment = "physical" if channel in PHYSICAL_CHANNELS else "digital"
+    return Interaction(
+        event_id=body["event_id"],
+        customer_id=body["customer_id"],
+        occurred_at=_parsed_time(body["occurred_at"]),
+        type=event_type,
+        channel=channel,
+        stage=stage,
+        interaction=interaction,
+        dimension=body.get("dimension"),
+        environment=environment,
+        nps=body.get("nps"),
+        csat=body.get("csat"),
+        ces=body.get("ces"),
+        rating=body.get("rating"),
+        sentiment=body.get("sentiment"),
+        ticket_id=body.get("ticket_id"),
+        resolution_seconds=body.get("resolution_seconds"),
+        amount=body.get("amount"),
+    )
+
+
+def _parsed_time(text: str) -> float:
+    moment = parse_time(text)
+    if moment is None:
+        raise ValueError(f"occurred_at {text!r} is not an RFC 3339 date-time")
+    return moment
+
+
+def parse_profile(
+    value: bytes | None, key: bytes | None, *, max_bytes: int
+) -> tuple[dict[str, Any], Profile] | Rejection:
+    body = _load_object(value, max_bytes)
+    if isinstance(body, Rejection):
+        return body
+    validator = _validator("customer-profile.schema.json")
+    if not validator.is_valid(body):
+        return _first_error(validator, body)
+    mismatch = _check_key(key, body["customer_id"])
+    if mismatch is not None:
+        return mismatch
+    return body, profile_from_body(body)
+
+
+def profile_from_body(body: dict[str, Any]) -> Profile:
+    return Profile(
+        customer_id=body["customer_id"],
+        segment=body.get("segment"),
+        tier=body.get("tier"),
+        lifetime_value=body.get("lifetime_value"),
+        region=body.get("region"),
+        raw=body,
+    )

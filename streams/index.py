@@ -1,0 +1,55 @@
+"""In-memory index of this worker's customers by band, for `/at-risk` and the band gauges.
+
+It is derived data: rebuilt from the state table after recovery, updated on every score change.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable
+
+from streams.scoring.risk import RISK_BANDS
+
+__all__ = ["CustomerIndex"]
+
+
+class CustomerIndex:
+    def __init__(self) -> None:
+        self._band: dict[str, str] = {}
+        self._at_risk: dict[str, float] = {}
+        self._counts: Counter[str] = Counter()
+
+    def observe(self, customer_id: str, band: str | None, score: float | None) -> None:
+        previous = self._band.get(customer_id)
+        if band is None:
+            return
+        if previous != band:
+            if previous is not None:
+                self._counts[previous] -= 1
+            self._counts[band] += 1
+            self._band[customer_id] = band
+        if band in RISK_BANDS and score is not None:
+            self._at_risk[customer_id] = score
+        else:
+            self._at_risk.pop(customer_id, None)
+
+    def rebuild(self, customers: Iterable[tuple[str, str | None, float | None]]) -> None:
+        self._band.clear()
+        self._at_risk.clear()
+        self._counts.clear()
+        for customer_id, band, score in customers:
+            self.observe(customer_id, band, score)
+
+    def tracked(self) -> int:
+        return len(self._band)
+
+    def count(self, band: str) -> int:
+        return self._counts[band]
+
+    def at_risk_count(self) -> int:
+        return len(self._at_risk)
+
+    def lowest(self, limit: int) -> list[tuple[str, float]]:
+        """The `limit` at-risk customers with the lowest scores, lowest first."""
+        return heapq.nsmallest(limit, self._at_risk.items(), key=lambda item: (item[1], item[0]))

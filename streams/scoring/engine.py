@@ -1,0 +1,369 @@
+"""The core's interface: an event and a state in, the new state, a score update and alerts out.
+
+`score_event` updates the given state in place (and returns it) so a caller can keep states in
+a cache and write them back once per batch.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from streams.scoring.interaction import Interaction, Profile, format_time
+from streams.scoring.measures import add_to_bucket, csat_satisfied, nps_category, window_measures
+from streams.scoring.risk import decide_alerts, is_high_value, next_band, recommended_action
+from streams.scoring.scorecard import COMPONENTS, DEFAULT_SCORECARD, Scorecard
+from streams.scoring.signals import Signal, signals_for
+from streams.scoring.state import CustomerState, Driver
+
+__all__ = ["Outcome", "apply_profile", "score_event", "score_update"]
+
+_COMPONENT_INDEX: Final = {name: i for i, name in enumerate(COMPONENTS)}
+_ALERT_NAMESPACE: Final = uuid.UUID("6f1c1f5e-3b1f-4a43-9d6e-2c1b7f0a9e51")
+DAY: Final = 86400.0
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one event did. `status` is scored, duplicate or too_late."""
+
+    state: CustomerState
+    status: str
+    update: dict[str, Any] | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _event_hash(event_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
+
+
+def apply_profile(state: CustomerState | None, profile: Profile) -> CustomerState:
+    """Attach the latest customer profile; it travels with every alert."""
+    if state is None:
+        state = CustomerState(profile.customer_id)
+    state.profile = profile.as_dict()
+    return state
+
+
+def score_event(
+    state: CustomerState | None, event: Interaction, card: Scorecard = DEFAULT_SCORECARD
+) -> Outcome:
+    if state is None:
+        state = CustomerState(event.customer_id)
+    t = event.occurred_at
+    digest = _event_hash(event.event_id)
+    if digest in state.seen:
+        return Outcome(state, "duplicate")
+    if state.event_count and t < state.ref - card.allowed_lateness_seconds:
+        return Outcome(state, "too_late")
+
+    _remember(state, digest, t, card)
+    _advance(state, t, card)
+    opened_at = _track_tickets(state, event, card)
+    signals = signals_for(event, opened_at, card.resolution_target_seconds)
+    decay = 2.0 ** (-(state.ref - t) / card.half_life_seconds)
+    for signal in signals:
+        _add_signal(state, event, signal, decay, card)
+    _count_measures(state, event, opened_at, card)
+    state.event_count += 1
+    return _rescore(state, event, card)
+
+
+def _remember(state: CustomerState, digest: int, t: float, card: Scorecard) -> None:
+    seen = state.seen
+    seen[digest] = t
+    if len(seen) > card.max_dedupe_ids:
+        horizon = state.ref - card.allowed_lateness_seconds
+        for h in [h for h, when in seen.items() if when < horizon]:
+            del seen[h]
+        while len(seen) > card.max_dedupe_ids:
+            del seen[min(seen, key=seen.__getitem__)]
+
+
+def _advance(state: CustomerState, t: float, card: Scorecard) -> None:
+    if state.event_count == 0:
+        state.ref = t
+        return
+    if t <= state.ref:
+        return
+    factor = 2.0 ** (-(t - state.ref) / card.half_life_seconds)
+    state.component_sum = [v * factor for v in state.component_sum]
+    state.component_evidence = [v * factor for v in state.component_evidence]
+    for pair in state.breakdown.values():
+        pair[0] *= factor
+        pair[1] *= factor
+    state.ref = t
+    oldest_day = int(t // DAY) - card.window_days
+    for day in [d for d in state.buckets if d <= oldest_day]:
+        del state.buckets[day]
+
+
+def _track_tickets(state: CustomerState, event: Interaction, card: Scorecard) -> float | None:
+    """Keep open tickets; return when the event's ticket was opened, if known."""
+    ticket = event.ticket_id
+    if ticket is None or not event.type.startswith("ticket_"):
+        return None
+    if event.type == "ticket_opened":
+        if ticket not in state.resolved_tickets:
+            state.open_tickets.setdefault(ticket, event.occurred_at)
+            _bound(state.open_tickets, card.max_open_tickets)
+        return None
+    if event.type == "ticket_reopened":
+        opened = state.resolved_tickets.pop(ticket, event.occurred_at)
+        state.open_tickets[ticket] = opened
+        return opened
+    if event.type == "ticket_resolved":
+        opened_at = state.open_tickets.pop(ticket) if ticket in state.open_tickets else None
+        state.resolved_tickets[ticket] = event.occurred_at if opened_at is None else opened_at
+        _bound(state.resolved_tickets, card.max_open_tickets)
+        return opened_at
+    return state.open_tickets.get(ticket)
+
+
+def _bound(tickets: dict[str, float], limit: int) -> None:
+    while len(tickets) > limit:
+        del tickets[min(tickets, key=tickets.__getitem__)]
+
+
+def _add_signal(
+    state: CustomerState, event: Interaction, signal: Signal, decay: float, card: Scorecard
+) -> None:
+    i = _COMPONENT_INDEX[signal.component]
+    evidence = signal.weight * card.component_weights[signal.component]
+    pull = signal.value * evidence
+    state.component_sum[i] += pull * decay
+    state.component_evidence[i] += evidence * decay
+    for key in _breakdown_keys(event):
+        pair = state.breakdown.get(key)
+        if pair is None:
+            pair = state.breakdown[key] = [0.0, 0.0]
+        pair[0] += pull * decay
+        pair[1] += evidence * decay
+    if pull == 0.0:
+        return
+    # Contributions all decay at the same rate, so |pull| * 2^(t/h) ranks them for good.
+    rank = math.log2(abs(pull)) + event.occurred_at / card.half_life_seconds
+    driver: Driver = (
+        rank,
+        event.event_id,
+        event.type,
+        event.occurred_at,
+        signal.component,
+        pull,
+        signal.reason,
+    )
+    drivers = state.negative_drivers if pull < 0 else state.positive_drivers
+    bisect.insort(drivers, driver, key=lambda d: -d[0])
+    del drivers[card.max_drivers :]
+
+
+def _breakdown_keys(event: Interaction) -> list[str]:
+    keys = []
+    if event.stage:
+        keys.append("stage:" + event.stage)
+    if event.channel:
+        keys.append("channel:" + event.channel)
+    if event.interaction:
+        keys.append("interaction:" + event.interaction)
+    if event.dimension:
+        keys.append("dimension:" + event.dimension)
+    return keys
+
+
+def _count_measures(
+    state: CustomerState, event: Interaction, opened_at: float | None, card: Scorecard
+) -> None:
+    t = event.occurred_at
+    if event.nps is not None and (state.nps_latest is None or t >= state.nps_latest[0]):
+        state.nps_latest = (t, event.nps)
+    day = int(t // DAY)
+    if day <= int(state.ref // DAY) - card.window_days:
+        return
+    touched = (
+        event.csat is not None
+        or event.ces is not None
+        or event.type in ("ticket_opened", "complaint", "ticket_resolved")
+    )
+    if not touched:
+        return
+    bucket = state.new_bucket(day)
+    if event.csat is not None:
+        add_to_bucket(bucket, "csat_responses")
+        if csat_satisfied(event.csat):
+            add_to_bucket(bucket, "csat_satisfied")
+    if event.ces is not None:
+        add_to_bucket(bucket, "ces_responses")
+        add_to_bucket(bucket, "ces_sum", event.ces)
+        if event.ces >= 5:
+            add_to_bucket(bucket, "ces_easy")
+    if event.type == "ticket_opened":
+        add_to_bucket(bucket, "tickets_opened")
+    elif event.type == "complaint":
+        add_to_bucket(bucket, "complaints")
+    elif event.type == "ticket_resolved":
+        ttr = event.resolution_seconds
+        if ttr is None and opened_at is not None:
+            ttr = max(0.0, t - opened_at)
+        if ttr is not None:
+            add_to_bucket(bucket, "ttr_count")
+            add_to_bucket(bucket, "ttr_sum", ttr)
+
+
+def _composite(state: CustomerState, card: Scorecard) -> tuple[float, float]:
+    evidence = sum(state.component_evidence)
+    raw = 50.0 + 50.0 * sum(state.component_sum) / (evidence + card.prior_evidence)
+    score = round(min(100.0, max(0.0, raw)), 1)
+    confidence = round(evidence / (evidence + card.confidence_evidence), 3)
+    return score, confidence
+
+
+def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outcome:
+    score, confidence = _composite(state, card)
+    previous_score, previous_band = state.score, state.band
+    band = next_band(previous_band, score, card)
+    t = state.ref
+
+    window_start = t - card.drop_window_seconds
+    peaks = [p for p in state.peaks if p[0] >= window_start]
+    peak = peaks[0][1] if peaks else None
+    high_value = is_high_value(state.profile, card)
+    decisions = decide_alerts(
+        previous_band=previous_band,
+        band=band,
+        score=score,
+        peak=peak,
+        confidence=confidence,
+        risk_alerted=state.risk_alerted,
+        last_alerts=state.last_alerts,
+        now=t,
+        high_value=high_value,
+        card=card,
+    )
+    while peaks and peaks[-1][1] <= score:
+        peaks.pop()
+    peaks.append((t, score))
+    state.peaks = peaks[-32:]
+    state.score, state.band = score, band
+
+    alerts = []
+    for decision in decisions:
+        if decision.kind == "churn_risk":
+            state.risk_alerted = band
+        elif decision.kind == "recovered":
+            state.risk_alerted = None
+        elif decision.kind == "score_drop":
+            state.peaks = [(t, score)]
+        state.last_alerts[decision.kind] = t
+        positive = decision.kind == "recovered"
+        drivers = _drivers(state, card, positive=positive, negative=not positive)
+        top = next(iter(drivers), None)
+        alerts.append(
+            {
+                "alert_id": str(
+                    uuid.uuid5(
+                        _ALERT_NAMESPACE, f"{state.customer_id}|{decision.kind}|{event.event_id}"
+                    )
+                ),
+                "customer_id": state.customer_id,
+                "kind": decision.kind,
+                "severity": decision.severity,
+                "score": score,
+                "previous_score": previous_score,
+                "band": band,
+                "previous_band": previous_band,
+                "drivers": drivers,
+                "recommended_action": recommended_action(
+                    decision.kind,
+                    top["type"] if top else None,
+                    _ticket_of(state, top["event_id"]) if top else None,
+                    high_value,
+                ),
+                "raised_at": format_time(t),
+                "trigger_event_id": event.event_id,
+                "profile": state.profile,
+            }
+        )
+    return Outcome(state, "scored", score_update(state, card), alerts)
+
+
+def _ticket_of(state: CustomerState, event_id: str) -> str | None:
+    for driver in state.negative_drivers:
+        if driver[1] == event_id and driver[6].startswith("Ticket "):
+            return driver[6].split()[1]
+    return None
+
+
+def _drivers(
+    state: CustomerState, card: Scorecard, *, positive: bool = True, negative: bool = True
+) -> list[dict[str, Any]]:
+    """The signals that move the score most now, in score points, strongest first."""
+    denominator = sum(state.component_evidence) + card.prior_evidence
+    chosen: list[Driver] = []
+    if negative:
+        chosen += state.negative_drivers
+    if positive:
+        chosen += state.positive_drivers
+    out = []
+    for _rank, event_id, kind, at, component, pull, reason in chosen:
+        decay = 2.0 ** (-(state.ref - at) / card.half_life_seconds)
+        out.append(
+            {
+                "event_id": event_id,
+                "type": kind,
+                "occurred_at": format_time(at),
+                "component": component,
+                "impact": round(50.0 * pull * decay / denominator, 2),
+                "reason": reason,
+            }
+        )
+    out.sort(key=lambda d: -abs(d["impact"]))
+    return out[: 2 * card.max_drivers]
+
+
+def _sub_score(total: float, evidence: float, card: Scorecard) -> float:
+    return round(min(100.0, max(0.0, 50.0 + 50.0 * total / (evidence + card.prior_evidence))), 1)
+
+
+def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> dict[str, Any]:
+    """The score update published for a customer (without `updated_at`, a wall-clock time)."""
+    score, confidence = _composite(state, card)
+    breakdown: dict[str, dict[str, float]] = {
+        "stage": {},
+        "channel": {},
+        "interaction": {},
+        "dimension": {},
+    }
+    for key, (total, evidence) in state.breakdown.items():
+        group, _, name = key.partition(":")
+        breakdown[group][name] = _sub_score(total, evidence, card)
+    open_since = min(state.open_tickets.values(), default=None)
+    nps = state.nps_latest[1] if state.nps_latest else None
+    measures: dict[str, Any] = {
+        "nps_latest": nps,
+        "nps_category": nps_category(nps) if nps is not None else None,
+        **window_measures(state.buckets.values()),
+        "open_tickets": len(state.open_tickets),
+        "longest_open_ticket_seconds": (
+            round(max(0.0, state.ref - open_since), 1) if open_since is not None else None
+        ),
+    }
+    return {
+        "customer_id": state.customer_id,
+        "score": score,
+        "band": state.band or next_band(None, score, card),
+        "confidence": confidence,
+        "components": {
+            name: _sub_score(state.component_sum[i], state.component_evidence[i], card)
+            for i, name in enumerate(COMPONENTS)
+        },
+        "breakdown": breakdown,
+        "measures": measures,
+        "drivers": _drivers(state, card),
+        "event_count": state.event_count,
+        "last_event_at": format_time(state.ref),
+        "profile": state.profile,
+    }

@@ -1,0 +1,82 @@
+"""Every `CX_*` setting in one typed object; nothing else in the package reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Processor, generator and tooling settings, read from `CX_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CX_", extra="ignore", frozen=True)
+
+    # Kafka
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    app_id: str = Field(
+        "cx-streams",
+        description="Consumer group and prefix of internal topics; one per deployment.",
+    )
+    topic_interactions: str = "cx.interactions"
+    topic_customers: str = "cx.customers"
+    topic_scores: str = "cx.scores"
+    topic_alerts: str = "cx.alerts"
+    topic_dlq: str = "cx.interactions.dlq"
+    topic_keyed: str = Field(
+        "",
+        description="Internal topic of validated events keyed by customer id "
+        "(default: '<app_id>.keyed').",
+    )
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of the topics we create.")
+    replication_factor: int = Field(
+        1, ge=1, le=16, description="Replication factor of the topics we create."
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+
+    # Web
+    web_port: int = Field(6066, ge=1, le=65535)
+    web_bind: str = Field("0.0.0.0", description="Address the HTTP server listens on.")
+    web_host: str = Field(
+        "127.0.0.1", description="Host name other workers use to reach this one's HTTP server."
+    )
+
+    # State
+    store: Literal["memory", "rocksdb"] = "memory"
+    data_dir: Path = Field(Path("var/cx-streams"), description="Worker data (RocksDB, state).")
+
+    # Input policy
+    max_event_bytes: int = Field(
+        65536, ge=256, description="Larger interaction messages go to the dead-letter topic."
+    )
+    future_skew_seconds: float = Field(
+        300.0, ge=0, description="How far in the future an event time may be (clock skew)."
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_ports(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("needs at least one host:port")
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return ",".join(servers)
+
+    @property
+    def keyed_topic(self) -> str:
+        return self.topic_keyed or f"{self.app_id}.keyed"
+
+    @property
+    def broker_urls(self) -> list[str]:
+        return [f"kafka://{server}" for server in self.kafka_bootstrap.split(",")]
