@@ -1,0 +1,68 @@
+"""Small synchronous helpers to put bytes on the real broker and read what comes out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+@dataclass(frozen=True)
+class Record:
+    key: bytes | None
+    value: bytes
+    partition: int
+    offset: int
+
+    def json(self) -> Any:
+        return orjson.loads(self.value)
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    max_request_size=4 * 1024 * 1024)
+        await producer.start()
+        try:
+            for key, value in messages:
+                await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def read_until(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Record]], bool],
+    timeout: float = 60.0,
+) -> list[Record]:
+    """Read `topic` from the beginning until `done(records)` or the timeout; return all read."""
+
+    async def run() -> list[Record]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    fetch_max_bytes=8 * 1024 * 1024,
+                                    max_partition_fetch_bytes=4 * 1024 * 1024)
+        await consumer.start()
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                for messages in batch.values():
+                    records.extend(Record(m.key, m.value, m.partition, m.offset)
+                                   for m in messages if m.value is not None)
+                if done(records):
+                    break
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(run())

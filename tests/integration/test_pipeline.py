@@ -1,0 +1,154 @@
+"""Bytes in on the real broker; scores, alerts, dead letters and HTTP answers out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from tests.integration.conftest import Worker
+from tests.integration.journeys import happy, iso, souring
+from tests.integration.kafka_io import Record
+
+
+def by_customer(records: list[Record], customer_id: str) -> list[Any]:
+    return [r.json() for r in records if r.key == customer_id.encode()]
+
+
+def wait_for(check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.3)
+
+
+def test_a_souring_customer_gets_a_churn_risk_alert_and_a_happy_one_none(worker: Worker) -> None:
+    bad, good = souring(), happy()
+    worker.send("customers", [(bad.customer_id.encode(), orjson.dumps(
+        {"customer_id": bad.customer_id, "tier": "gold", "lifetime_value": 4200.0,
+         "segment": "consumer", "region": "eu-west"}))])
+    worker.send_events(bad.events + good.events)
+
+    def scored(records: list[Record]) -> bool:
+        return (len(by_customer(records, bad.customer_id)) >= len(bad.events)
+                and len(by_customer(records, good.customer_id)) >= len(good.events))
+
+    scores = worker.read("scores", scored)
+    assert scored(scores)
+    final_bad = by_customer(scores, bad.customer_id)[-1]
+    final_good = by_customer(scores, good.customer_id)[-1]
+    assert final_bad["band"] in ("at_risk", "critical")
+    assert final_good["band"] == "healthy"
+    assert final_bad["event_count"] == len(bad.events)
+
+    alerts = worker.read("alerts", lambda rs: any(
+        r.key == bad.customer_id.encode() and r.json()["kind"] == "churn_risk" for r in rs))
+    churn = [a for a in by_customer(alerts, bad.customer_id) if a["kind"] == "churn_risk"]
+    assert churn, "no churn_risk alert for the souring customer"
+    alert = churn[-1]
+    bad_ids = {e["event_id"] for e in bad.events if e["type"] in (
+        "delivery_failed", "complaint", "ticket_reopened", "nps_response", "ticket_opened")}
+    assert {d["event_id"] for d in alert["drivers"]} <= bad_ids | {
+        e["event_id"] for e in bad.events}
+    assert {d["event_id"] for d in alert["drivers"]} & bad_ids
+    assert alert["profile"]["tier"] == "gold"
+    assert alert["recommended_action"]
+    assert by_customer(alerts, good.customer_id) == []
+
+    status, body = worker.get(f"/customers/{bad.customer_id}")
+    assert status == 200
+    assert body["score"] == final_bad["score"]
+    assert body["drivers"] and all("reason" in d for d in body["drivers"])
+    status, body = worker.get("/at-risk?limit=10")
+    assert status == 200
+    assert bad.customer_id in [c["customer_id"] for c in body["customers"]]
+
+
+def test_unknown_customer_is_404_and_bad_ids_are_400(worker: Worker) -> None:
+    assert worker.get("/customers/C-never-seen")[0] == 404
+    assert worker.get("/customers/" + "x" * 10_000)[0] in (400, 414)
+    assert worker.get("/customers/..%2F..%2Fetc%2Fpasswd")[0] in (400, 404)
+    assert worker.get("/at-risk?limit=abc")[0] == 400
+
+
+def test_garbage_goes_to_the_dead_letter_topic_and_valid_events_around_it_are_scored(
+    worker: Worker,
+) -> None:
+    before, after = happy(), happy()
+    good = before.events[0]
+    garbage: list[tuple[bytes | None, bytes, str]] = [
+        (None, b"{not json", "invalid_json"),
+        (None, b"\xff\xfe\x00", "invalid_utf8"),
+        (None, orjson.dumps({**good, "event_id": "x1", "nps": 42, "type": "nps_response"}),
+         "schema_violation"),
+        (None, orjson.dumps({k: v for k, v in good.items() if k != "customer_id"}),
+         "schema_violation"),
+        (None, orjson.dumps({**good, "event_id": "x2", "occurred_at": "yesterday"}),
+         "bad_timestamp"),
+        (None, orjson.dumps({**good, "event_id": "x3",
+                             "occurred_at": iso(time.time() + 86400 * 365)}), "bad_timestamp"),
+        (b"someone-else", orjson.dumps({**good, "event_id": "x4"}), "key_mismatch"),
+        (None, orjson.dumps({**good, "event_id": "x5", "text": "y" * 200_000}), "too_large"),
+        (None, b"[1, 2, 3]", "schema_violation"),
+    ]
+    worker.send_events(before.events)
+    worker.send("interactions", [(key, value) for key, value, _ in garbage])
+    worker.send_events(after.events)
+
+    dead = worker.read("dlq", lambda rs: len(rs) >= len(garbage))
+    assert sorted(r.json()["error"] for r in dead) == sorted(code for *_, code in garbage)
+    for record in dead:
+        body = record.json()
+        assert body["detail"] and body["source"]["topic"] == worker.topics["interactions"]
+        assert body["source"]["offset"] >= 0
+    payloads = {r.json()["payload"] for r in dead}
+    assert "{not json" in payloads
+
+    scores = worker.read("scores", lambda rs: len(by_customer(rs, after.customer_id))
+                         >= len(after.events))
+    assert len(by_customer(scores, before.customer_id)) == len(before.events)
+    assert len(by_customer(scores, after.customer_id)) == len(after.events)
+    assert worker.alive()
+    assert worker.get("/healthz")[0] == 200
+
+    metrics = worker.get("/metrics")[1]
+    assert 'cx_invalid_events_total{reason="bad_timestamp",topic="interactions"} 2.0' in metrics
+    assert before.customer_id not in metrics
+
+
+def test_unkeyed_events_are_scored_with_the_keyed_ones(worker: Worker) -> None:
+    journey = souring()
+    worker.send_events(journey.events[:3], keyed=False)
+    worker.send_events(journey.events[3:], keyed=True)
+    scores = worker.read("scores", lambda rs: any(
+        r.key == journey.customer_id.encode() and r.json()["event_count"] == len(journey.events)
+        for r in rs))
+    assert max(u["event_count"] for u in by_customer(scores, journey.customer_id)) == len(
+        journey.events)
+
+
+def test_a_duplicate_event_does_not_change_the_score_twice(worker: Worker) -> None:
+    journey = happy()
+    worker.send_events(journey.events)
+    worker.send_events([journey.events[1], journey.events[3]])
+    marker = journey.add("login", 0.5, channel="web")
+    worker.send_events([marker])
+    scores = worker.read("scores", lambda rs: any(
+        r.key == journey.customer_id.encode() and r.json()["event_count"] >= len(journey.events)
+        for r in rs))
+    updates = by_customer(scores, journey.customer_id)
+    assert len(updates) == len(journey.events)  # the duplicates published nothing
+    assert updates[-1]["event_count"] == len(journey.events)
+
+
+def test_metrics_are_prometheus_text_without_customer_ids(worker: Worker) -> None:
+    status, text = worker.get("/metrics")
+    assert status == 200
+    for name in ("cx_events_total", "cx_invalid_events_total", "cx_alerts_total",
+                 "cx_event_time_lag_seconds_bucket", "cx_customers_tracked",
+                 "cx_customers_at_risk", "cx_score_bucket"):
+        assert name in text, name
+    assert "C-" not in text

@@ -1,0 +1,45 @@
+"""A restarted worker resumes with the same scores, from the changelog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import make_worker
+from tests.integration.journeys import souring
+
+
+def test_a_restarted_worker_resumes_with_the_same_scores(bootstrap: str, tmp_path: Path) -> None:
+    worker = make_worker(bootstrap, tmp_path)
+    worker.start()
+    try:
+        journey = souring()
+        worker.send_events(journey.events)
+        worker.read("scores", lambda rs: sum(
+            r.key == journey.customer_id.encode() for r in rs) >= len(journey.events))
+        status, before = worker.get(f"/customers/{journey.customer_id}")
+        assert status == 200
+        worker.stop()
+        worker.start()
+        status, after = worker.get(f"/customers/{journey.customer_id}")
+        assert status == 200, after
+        for key in ("score", "band", "components", "measures", "event_count", "drivers"):
+            assert after[key] == before[key], key
+        # and the duplicate check survived the restart too
+        worker.send_events(journey.events[-1:])
+        extra = journey.add("login", 0.2, channel="web")
+        worker.send_events([extra])
+        scores = worker.read("scores", lambda rs: any(
+            r.json().get("event_count") == len(journey.events) and
+            r.key == journey.customer_id.encode() for r in rs))
+        assert max(r.json()["event_count"] for r in scores
+                   if r.key == journey.customer_id.encode()) == len(journey.events)
+    except BaseException:
+        print(worker.log_tail())
+        raise
+    finally:
+        worker.stop()
+
+
+pytestmark = pytest.mark.integration

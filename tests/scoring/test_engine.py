@@ -1,0 +1,178 @@
+import random
+
+from streams.scoring.engine import Outcome, apply_profile, score_event, score_update
+from streams.scoring.interaction import Interaction, Profile
+from streams.scoring.scorecard import Scorecard
+from streams.scoring.state import CustomerState
+
+DAY = 86400.0
+T0 = 1_795_000_000.0  # 2026-11-18
+CARD = Scorecard()
+
+
+def ev(n: int, kind: str, at: float, **fields: object) -> Interaction:
+    return Interaction(f"e{n}", "C-1", T0 + at, kind, **fields)  # type: ignore[arg-type]
+
+
+def run(events: list[Interaction], state: CustomerState | None = None) -> list[Outcome]:
+    outcomes = []
+    for event in events:
+        outcome = score_event(state, event, CARD)
+        state = outcome.state
+        outcomes.append(outcome)
+    return outcomes
+
+
+SOURING = [
+    ev(1, "login", 0, channel="web"),
+    ev(2, "purchase", 3600, channel="web", amount=80.0),
+    ev(3, "delivery_failed", 2 * DAY, channel="delivery"),
+    ev(4, "ticket_opened", 2 * DAY + 60, channel="chat", ticket_id="T-88"),
+    ev(5, "complaint", 3 * DAY, channel="phone"),
+    ev(6, "nps_response", 4 * DAY, nps=2),
+]
+
+
+def test_a_customer_whose_journey_turns_bad_gets_a_churn_risk_alert() -> None:
+    outcomes = run(SOURING)
+    alerts = [a for o in outcomes for a in o.alerts]
+    churn = [a for a in alerts if a["kind"] == "churn_risk"]
+    assert churn, [o.update["score"] for o in outcomes if o.update]
+    last = outcomes[-1].update
+    assert last is not None and last["band"] in ("at_risk", "critical")
+    driver_ids = {d["event_id"] for d in churn[-1]["drivers"]}
+    assert {"e3", "e6"} & driver_ids
+    assert all(d["impact"] < 0 for d in churn[-1]["drivers"])
+    assert churn[-1]["recommended_action"]
+
+
+def test_a_happy_customer_gets_no_alert() -> None:
+    happy = [
+        ev(1, "login", 0, channel="app"),
+        ev(2, "purchase", DAY, channel="app", amount=40.0),
+        ev(3, "delivery_completed", 2 * DAY, channel="delivery"),
+        ev(4, "nps_response", 3 * DAY, nps=10),
+        ev(5, "review", 4 * DAY, channel="review_site", rating=5.0),
+        ev(6, "subscription_renewed", 5 * DAY),
+    ]
+    outcomes = run(happy)
+    assert [a for o in outcomes for a in o.alerts] == []
+    assert outcomes[-1].update is not None and outcomes[-1].update["band"] == "healthy"
+
+
+def test_alert_ids_are_deterministic() -> None:
+    first = [a["alert_id"] for o in run(SOURING) for a in o.alerts]
+    again = [a["alert_id"] for o in run(SOURING) for a in o.alerts]
+    assert first and first == again
+
+
+def test_a_duplicate_event_changes_nothing() -> None:
+    outcomes = run([*SOURING, SOURING[2]])
+    assert outcomes[-1].status == "duplicate"
+    assert outcomes[-1].update is None and outcomes[-1].alerts == []
+    assert outcomes[-1].state.event_count == len(SOURING)
+
+
+def test_order_within_lateness_gives_the_same_score() -> None:
+    within = [e for e in SOURING if e.occurred_at >= T0 + DAY]  # spans less than the lateness
+    baseline = score_update(run(within)[-1].state, CARD)
+    for seed in range(5):
+        shuffled = within[:]
+        random.Random(seed).shuffle(shuffled)
+        outcomes = run(shuffled)
+        assert {o.status for o in outcomes} == {"scored"}
+        update = score_update(outcomes[-1].state, CARD)
+        assert update["score"] == baseline["score"]
+        assert update["components"] == baseline["components"]
+        assert update["measures"] == baseline["measures"]
+
+
+def test_an_event_older_than_the_allowed_lateness_is_too_late() -> None:
+    outcomes = run([ev(1, "login", 10 * DAY), ev(2, "complaint", 10 * DAY - 4 * DAY)])
+    assert outcomes[-1].status == "too_late"
+    assert outcomes[-1].state.event_count == 1
+
+
+def test_unknown_types_are_neutral() -> None:
+    outcome = run([ev(1, "hologram_beamed", 0)])[-1]
+    assert outcome.status == "scored"
+    assert outcome.update is not None and outcome.update["score"] == 50.0
+
+
+def test_score_decays_back_toward_neutral() -> None:
+    bad = run([ev(1, "nps_response", 0, nps=0)])[-1].update
+    later = run([ev(1, "nps_response", 0, nps=0), ev(2, "hologram_beamed", 120 * DAY)])[-1].update
+    assert bad is not None and later is not None
+    assert bad["score"] < 30
+    assert abs(later["score"] - 50) < 1
+
+
+def test_ticket_resolution_time_against_target() -> None:
+    outcomes = run(
+        [
+            ev(1, "ticket_opened", 0, ticket_id="T-1", channel="chat"),
+            ev(2, "ticket_resolved", 5 * DAY, ticket_id="T-1", channel="chat"),
+        ]
+    )
+    update = outcomes[-1].update
+    assert update is not None
+    assert update["measures"]["ttr_mean_seconds_30d"] == 5 * DAY
+    assert update["measures"]["open_tickets"] == 0
+    reasons = [d["reason"] for d in update["drivers"]]
+    assert "Ticket T-1 took 5.0 days to resolve, target 1 day" in reasons
+
+
+def test_survey_measures() -> None:
+    outcomes = run(
+        [
+            ev(1, "csat_response", 0, csat=5),
+            ev(2, "csat_response", 60, csat=2),
+            ev(3, "ces_response", 120, ces=6),
+            ev(4, "ces_response", 180, ces=2),
+            ev(5, "nps_response", 240, nps=8),
+        ]
+    )
+    m = outcomes[-1].update["measures"]  # type: ignore[index]
+    assert m["csat_responses_30d"] == 2
+    assert m["csat_satisfied_rate_30d"] == 0.5
+    assert m["ces_mean_30d"] == 4.0
+    assert m["ces_easy_share_30d"] == 0.5
+    assert m["nps_latest"] == 8 and m["nps_category"] == "passive"
+
+
+def test_little_evidence_means_low_confidence() -> None:
+    one = run([ev(1, "login", 0)])[-1].update
+    many = run([ev(i, "login", i * 60.0) for i in range(50)])[-1].update
+    assert one is not None and many is not None
+    assert one["confidence"] < 0.1 < many["confidence"]
+
+
+def test_state_round_trips_through_bytes() -> None:
+    state = run(SOURING)[-1].state
+    state = apply_profile(state, Profile("C-1", tier="gold", lifetime_value=12_000.0))
+    assert CustomerState.from_bytes(state.to_bytes()) == state
+
+
+def test_state_stays_bounded_for_a_long_lived_customer() -> None:
+    events = [
+        ev(i, "ticket_opened" if i % 3 else "login", i * 3600.0, ticket_id=f"T-{i}")
+        if i % 3
+        else ev(i, "login", i * 3600.0, channel="web")
+        for i in range(5000)
+    ]
+    state = run(events)[-1].state
+    assert len(state.seen) <= CARD.max_dedupe_ids
+    assert len(state.open_tickets) <= CARD.max_open_tickets
+    assert len(state.buckets) <= CARD.window_days + 1
+    assert len(state.negative_drivers) <= CARD.max_drivers
+    assert len(state.to_bytes()) < 16_000
+
+
+def test_profile_travels_with_alerts_and_raises_severity() -> None:
+    state = apply_profile(None, Profile("C-1", tier="platinum", lifetime_value=50_000.0))
+    outcomes = run(SOURING, state)
+    churn = [a for o in outcomes for a in o.alerts if a["kind"] == "churn_risk"]
+    assert churn and churn[0]["profile"]["tier"] == "platinum"
+    plain = [a for o in run(SOURING) for a in o.alerts if a["kind"] == "churn_risk"]
+    order = ["low", "medium", "high", "critical"]
+    assert order.index(churn[0]["severity"]) > order.index(plain[0]["severity"])
