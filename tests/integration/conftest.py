@@ -37,8 +37,10 @@ def bootstrap() -> str:
     try:
         socket.create_connection((host, int(port)), timeout=3).close()
     except OSError as exc:
-        pytest.fail(f"no Kafka broker at {BOOTSTRAP} ({exc}): run the suite with 'make test', "
-                    "which starts one, or start it with 'make kafka-up'")
+        pytest.fail(
+            f"no Kafka broker at {BOOTSTRAP} ({exc}): run the suite with 'make test', "
+            "which starts one, or start it with 'make kafka-up'"
+        )
     return BOOTSTRAP
 
 
@@ -61,13 +63,17 @@ class Worker:
 
     @property
     def topics(self) -> dict[str, str]:
-        return {name: self.env[f"CX_TOPIC_{name.upper()}"]
-                for name in ("interactions", "customers", "scores", "alerts", "dlq")}
+        return {
+            name: self.env[f"CX_TOPIC_{name.upper()}"]
+            for name in ("interactions", "customers", "scores", "alerts", "dlq")
+        }
 
     def start(self, timeout: float = 120.0) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], env=self.env, stdout=log,
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
@@ -117,9 +123,10 @@ class Worker:
         produce(self.bootstrap, self.topics[topic], messages)
 
     def send_events(self, events: list[dict[str, Any]], keyed: bool = True) -> None:
-        self.send("interactions", [
-            (e["customer_id"].encode() if keyed else None, orjson.dumps(e)) for e in events
-        ])
+        self.send(
+            "interactions",
+            [(e["customer_id"].encode() if keyed else None, orjson.dumps(e)) for e in events],
+        )
 
     def read(self, topic: str, until: Any, timeout: float = 60.0) -> list[Record]:
         return read_until(self.bootstrap, self.topics[topic], until, timeout)
@@ -129,19 +136,21 @@ def make_worker(bootstrap: str, tmp: Path) -> Worker:
     suffix = uuid.uuid4().hex[:8]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CX_")}
     port = _free_port()
-    env.update({
-        "CX_KAFKA_BOOTSTRAP": bootstrap,
-        "CX_APP_ID": f"cxtest-{suffix}",
-        "CX_TOPIC_INTERACTIONS": f"t{suffix}.interactions",
-        "CX_TOPIC_CUSTOMERS": f"t{suffix}.customers",
-        "CX_TOPIC_SCORES": f"t{suffix}.scores",
-        "CX_TOPIC_ALERTS": f"t{suffix}.alerts",
-        "CX_TOPIC_DLQ": f"t{suffix}.dlq",
-        "CX_PARTITIONS": "3",
-        "CX_WEB_PORT": str(port),
-        "CX_DATA_DIR": str(tmp / "data"),
-        "CX_LOG_LEVEL": "info",
-    })
+    env.update(
+        {
+            "CX_KAFKA_BOOTSTRAP": bootstrap,
+            "CX_APP_ID": f"cxtest-{suffix}",
+            "CX_TOPIC_INTERACTIONS": f"t{suffix}.interactions",
+            "CX_TOPIC_CUSTOMERS": f"t{suffix}.customers",
+            "CX_TOPIC_SCORES": f"t{suffix}.scores",
+            "CX_TOPIC_ALERTS": f"t{suffix}.alerts",
+            "CX_TOPIC_DLQ": f"t{suffix}.dlq",
+            "CX_PARTITIONS": "3",
+            "CX_WEB_PORT": str(port),
+            "CX_DATA_DIR": str(tmp / "data"),
+            "CX_LOG_LEVEL": "info",
+        }
+    )
     return Worker(bootstrap=bootstrap, env=env, log_path=tmp / "worker.log", port=port)
 
 

@@ -25,8 +25,9 @@ class Record:
 
 def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
     async def run() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                    max_request_size=4 * 1024 * 1024)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024
+        )
         await producer.start()
         try:
             for key, value in messages:
@@ -46,10 +47,14 @@ def read_until(
     """Read `topic` from the beginning until `done(records)` or the timeout; return all read."""
 
     async def run() -> list[Record]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False,
-                                    fetch_max_bytes=8 * 1024 * 1024,
-                                    max_partition_fetch_bytes=4 * 1024 * 1024)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_bytes=8 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
         await consumer.start()
         records: list[Record] = []
         deadline = time.monotonic() + timeout
@@ -57,8 +62,11 @@ def read_until(
             while time.monotonic() < deadline:
                 batch = await consumer.getmany(timeout_ms=500)
                 for messages in batch.values():
-                    records.extend(Record(m.key, m.value, m.partition, m.offset)
-                                   for m in messages if m.value is not None)
+                    records.extend(
+                        Record(m.key, m.value, m.partition, m.offset)
+                        for m in messages
+                        if m.value is not None
+                    )
                 if done(records):
                     break
         finally:

@@ -27,14 +27,29 @@ def wait_for(check: Any, timeout: float = 30.0) -> Any:
 
 def test_a_souring_customer_gets_a_churn_risk_alert_and_a_happy_one_none(worker: Worker) -> None:
     bad, good = souring(), happy()
-    worker.send("customers", [(bad.customer_id.encode(), orjson.dumps(
-        {"customer_id": bad.customer_id, "tier": "gold", "lifetime_value": 4200.0,
-         "segment": "consumer", "region": "eu-west"}))])
+    worker.send(
+        "customers",
+        [
+            (
+                bad.customer_id.encode(),
+                orjson.dumps(
+                    {
+                        "customer_id": bad.customer_id,
+                        "tier": "gold",
+                        "lifetime_value": 4200.0,
+                        "segment": "consumer",
+                        "region": "eu-west",
+                    }
+                ),
+            )
+        ],
+    )
     worker.send_events(bad.events + good.events)
 
     def scored(records: list[Record]) -> bool:
-        return (len(by_customer(records, bad.customer_id)) >= len(bad.events)
-                and len(by_customer(records, good.customer_id)) >= len(good.events))
+        return len(by_customer(records, bad.customer_id)) >= len(bad.events) and len(
+            by_customer(records, good.customer_id)
+        ) >= len(good.events)
 
     scores = worker.read("scores", scored)
     assert scored(scores)
@@ -44,15 +59,24 @@ def test_a_souring_customer_gets_a_churn_risk_alert_and_a_happy_one_none(worker:
     assert final_good["band"] == "healthy"
     assert final_bad["event_count"] == len(bad.events)
 
-    alerts = worker.read("alerts", lambda rs: any(
-        r.key == bad.customer_id.encode() and r.json()["kind"] == "churn_risk" for r in rs))
+    alerts = worker.read(
+        "alerts",
+        lambda rs: any(
+            r.key == bad.customer_id.encode() and r.json()["kind"] == "churn_risk" for r in rs
+        ),
+    )
     churn = [a for a in by_customer(alerts, bad.customer_id) if a["kind"] == "churn_risk"]
     assert churn, "no churn_risk alert for the souring customer"
     alert = churn[-1]
-    bad_ids = {e["event_id"] for e in bad.events if e["type"] in (
-        "delivery_failed", "complaint", "ticket_reopened", "nps_response", "ticket_opened")}
+    bad_ids = {
+        e["event_id"]
+        for e in bad.events
+        if e["type"]
+        in ("delivery_failed", "complaint", "ticket_reopened", "nps_response", "ticket_opened")
+    }
     assert {d["event_id"] for d in alert["drivers"]} <= bad_ids | {
-        e["event_id"] for e in bad.events}
+        e["event_id"] for e in bad.events
+    }
     assert {d["event_id"] for d in alert["drivers"]} & bad_ids
     assert alert["profile"]["tier"] == "gold"
     assert alert["recommended_action"]
@@ -82,14 +106,26 @@ def test_garbage_goes_to_the_dead_letter_topic_and_valid_events_around_it_are_sc
     garbage: list[tuple[bytes | None, bytes, str]] = [
         (None, b"{not json", "invalid_json"),
         (None, b"\xff\xfe\x00", "invalid_utf8"),
-        (None, orjson.dumps({**good, "event_id": "x1", "nps": 42, "type": "nps_response"}),
-         "schema_violation"),
-        (None, orjson.dumps({k: v for k, v in good.items() if k != "customer_id"}),
-         "schema_violation"),
-        (None, orjson.dumps({**good, "event_id": "x2", "occurred_at": "yesterday"}),
-         "bad_timestamp"),
-        (None, orjson.dumps({**good, "event_id": "x3",
-                             "occurred_at": iso(time.time() + 86400 * 365)}), "bad_timestamp"),
+        (
+            None,
+            orjson.dumps({**good, "event_id": "x1", "nps": 42, "type": "nps_response"}),
+            "schema_violation",
+        ),
+        (
+            None,
+            orjson.dumps({k: v for k, v in good.items() if k != "customer_id"}),
+            "schema_violation",
+        ),
+        (
+            None,
+            orjson.dumps({**good, "event_id": "x2", "occurred_at": "yesterday"}),
+            "bad_timestamp",
+        ),
+        (
+            None,
+            orjson.dumps({**good, "event_id": "x3", "occurred_at": iso(time.time() + 86400 * 365)}),
+            "bad_timestamp",
+        ),
         (b"someone-else", orjson.dumps({**good, "event_id": "x4"}), "key_mismatch"),
         (None, orjson.dumps({**good, "event_id": "x5", "text": "y" * 200_000}), "too_large"),
         (None, b"[1, 2, 3]", "schema_violation"),
@@ -107,8 +143,9 @@ def test_garbage_goes_to_the_dead_letter_topic_and_valid_events_around_it_are_sc
     payloads = {r.json()["payload"] for r in dead}
     assert "{not json" in payloads
 
-    scores = worker.read("scores", lambda rs: len(by_customer(rs, after.customer_id))
-                         >= len(after.events))
+    scores = worker.read(
+        "scores", lambda rs: len(by_customer(rs, after.customer_id)) >= len(after.events)
+    )
     assert len(by_customer(scores, before.customer_id)) == len(before.events)
     assert len(by_customer(scores, after.customer_id)) == len(after.events)
     assert worker.alive()
@@ -123,11 +160,16 @@ def test_unkeyed_events_are_scored_with_the_keyed_ones(worker: Worker) -> None:
     journey = souring()
     worker.send_events(journey.events[:3], keyed=False)
     worker.send_events(journey.events[3:], keyed=True)
-    scores = worker.read("scores", lambda rs: any(
-        r.key == journey.customer_id.encode() and r.json()["event_count"] == len(journey.events)
-        for r in rs))
+    scores = worker.read(
+        "scores",
+        lambda rs: any(
+            r.key == journey.customer_id.encode() and r.json()["event_count"] == len(journey.events)
+            for r in rs
+        ),
+    )
     assert max(u["event_count"] for u in by_customer(scores, journey.customer_id)) == len(
-        journey.events)
+        journey.events
+    )
 
 
 def test_a_duplicate_event_does_not_change_the_score_twice(worker: Worker) -> None:
@@ -136,9 +178,13 @@ def test_a_duplicate_event_does_not_change_the_score_twice(worker: Worker) -> No
     worker.send_events([journey.events[1], journey.events[3]])
     marker = journey.add("login", 0.5, channel="web")
     worker.send_events([marker])
-    scores = worker.read("scores", lambda rs: any(
-        r.key == journey.customer_id.encode() and r.json()["event_count"] >= len(journey.events)
-        for r in rs))
+    scores = worker.read(
+        "scores",
+        lambda rs: any(
+            r.key == journey.customer_id.encode() and r.json()["event_count"] >= len(journey.events)
+            for r in rs
+        ),
+    )
     updates = by_customer(scores, journey.customer_id)
     assert len(updates) == len(journey.events)  # the duplicates published nothing
     assert updates[-1]["event_count"] == len(journey.events)
@@ -147,8 +193,14 @@ def test_a_duplicate_event_does_not_change_the_score_twice(worker: Worker) -> No
 def test_metrics_are_prometheus_text_without_customer_ids(worker: Worker) -> None:
     status, text = worker.get("/metrics")
     assert status == 200
-    for name in ("cx_events_total", "cx_invalid_events_total", "cx_alerts_total",
-                 "cx_event_time_lag_seconds_bucket", "cx_customers_tracked",
-                 "cx_customers_at_risk", "cx_score_bucket"):
+    for name in (
+        "cx_events_total",
+        "cx_invalid_events_total",
+        "cx_alerts_total",
+        "cx_event_time_lag_seconds_bucket",
+        "cx_customers_tracked",
+        "cx_customers_at_risk",
+        "cx_score_bucket",
+    ):
         assert name in text, name
     assert "C-" not in text

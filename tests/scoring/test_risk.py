@@ -24,8 +24,16 @@ def test_falling_is_immediate() -> None:
 
 def _decide(**kw: object) -> list[str]:
     args: dict[str, object] = dict(
-        previous_band="neutral", band="neutral", score=50.0, peak=None, confidence=0.9,
-        risk_alerted=None, last_alerts={}, now=1_000_000.0, high_value=False, card=CARD,
+        previous_band="neutral",
+        band="neutral",
+        score=50.0,
+        peak=None,
+        confidence=0.9,
+        risk_alerted=None,
+        last_alerts={},
+        now=1_000_000.0,
+        high_value=False,
+        card=CARD,
     )
     args.update(kw)
     return [f"{d.kind}:{d.severity}" for d in decide_alerts(**args)]  # type: ignore[arg-type]
