@@ -17,7 +17,12 @@ import jsonschema_rs
 import orjson
 
 from streams.scoring.interaction import Interaction, Profile
-from streams.scoring.vocabulary import INDIRECT_CHANNELS, PHYSICAL_CHANNELS, default_stage
+from streams.scoring.vocabulary import (
+    DEFAULT_DIMENSIONS,
+    INDIRECT_CHANNELS,
+    PHYSICAL_CHANNELS,
+    default_stage,
+)
 
 __all__ = [
     "ERROR_CODES",
@@ -191,7 +196,7 @@ def interaction_from_body(body: dict[str, Any]) -> Interaction:
         channel=channel,
         stage=stage,
         interaction=interaction,
-        dimension=body.get("dimension"),
+        dimension=body.get("dimension") or DEFAULT_DIMENSIONS.get(event_type),
         environment=environment,
         nps=body.get("nps"),
         csat=body.get("csat"),

@@ -109,3 +109,10 @@ def test_profiles() -> None:
         orjson.dumps({"customer_id": "C-1", "lifetime_value": -5}), None, max_bytes=65536
     )
     assert isinstance(bad, Rejection) and bad.error == "schema_violation"
+
+
+def test_every_known_type_has_a_default_dimension() -> None:
+    from streams.scoring.vocabulary import DEFAULT_DIMENSIONS, DIMENSIONS, EVENT_TYPES
+
+    assert set(DEFAULT_DIMENSIONS) == set(EVENT_TYPES)
+    assert set(DEFAULT_DIMENSIONS.values()) <= set(DIMENSIONS)

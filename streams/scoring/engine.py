@@ -307,20 +307,31 @@ def _drivers(
         chosen += state.negative_drivers
     if positive:
         chosen += state.positive_drivers
-    out = []
+    # One event can move several components (a complaint: service and sentiment): one driver
+    # per event, its impacts summed, named after the component it moved most.
+    by_event: dict[str, dict[str, Any]] = {}
     for _rank, event_id, kind, at, component, pull, reason in chosen:
-        decay = 2.0 ** (-(state.ref - at) / card.half_life_seconds)
-        out.append(
-            {
+        impact = 50.0 * pull * 2.0 ** (-(state.ref - at) / card.half_life_seconds) / denominator
+        seen = by_event.get(event_id)
+        if seen is None:
+            by_event[event_id] = {
                 "event_id": event_id,
                 "type": kind,
                 "occurred_at": format_time(at),
                 "component": component,
-                "impact": round(50.0 * pull * decay / denominator, 2),
+                "impact": impact,
                 "reason": reason,
+                "_largest": abs(impact),
             }
-        )
-    out.sort(key=lambda d: -abs(d["impact"]))
+            continue
+        seen["impact"] += impact
+        if abs(impact) > seen["_largest"]:
+            seen["component"], seen["_largest"] = component, abs(impact)
+    out = list(by_event.values())
+    for driver in out:
+        del driver["_largest"]
+        driver["impact"] = round(driver["impact"], 2)
+    out.sort(key=lambda d: (-abs(d["impact"]), d["event_id"]))
     return out[: 2 * card.max_drivers]
 
 

@@ -9,6 +9,7 @@ from typing import Final
 
 __all__ = [
     "CHANNELS",
+    "DEFAULT_DIMENSIONS",
     "DIMENSIONS",
     "EVENT_TYPES",
     "INDIRECT_CHANNELS",
@@ -106,6 +107,49 @@ EVENT_TYPES: Final[dict[str, tuple[str, str]]] = {
     "ces_response": (EventKind.FEEDBACK, "usage"),
     "review": (EventKind.FEEDBACK, "usage"),
     "social_mention": (EventKind.FEEDBACK, "usage"),
+}
+
+
+#: The experience dimension (Schmitt's modules) an event type speaks to when not given.
+DEFAULT_DIMENSIONS: Final[dict[str, str]] = {
+    "ad_impression": "sense",
+    "ad_click": "think",
+    "page_view": "think",
+    "product_view": "think",
+    "search": "think",
+    "signup": "act",
+    "login": "act",
+    "app_open": "act",
+    "feature_used": "act",
+    "email_opened": "think",
+    "email_unsubscribed": "feel",
+    "store_visit": "sense",
+    "cart_add": "act",
+    "checkout_started": "act",
+    "purchase": "act",
+    "delivery_completed": "sense",
+    "subscription_renewed": "act",
+    "return_requested": "act",
+    "refund_issued": "act",
+    "subscription_cancelled": "act",
+    "ticket_opened": "feel",
+    "ticket_reopened": "feel",
+    "ticket_resolved": "feel",
+    "call_completed": "feel",
+    "call_abandoned": "feel",
+    "chat_completed": "feel",
+    "complaint": "feel",
+    "payment_failed": "act",
+    "login_failed": "act",
+    "app_error": "think",
+    "checkout_slow": "think",
+    "delivery_delayed": "feel",
+    "delivery_failed": "feel",
+    "nps_response": "relate",
+    "csat_response": "feel",
+    "ces_response": "think",
+    "review": "relate",
+    "social_mention": "relate",
 }
 
 

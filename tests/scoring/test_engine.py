@@ -176,3 +176,10 @@ def test_profile_travels_with_alerts_and_raises_severity() -> None:
     plain = [a for o in run(SOURING) for a in o.alerts if a["kind"] == "churn_risk"]
     order = ["low", "medium", "high", "critical"]
     assert order.index(churn[0]["severity"]) > order.index(plain[0]["severity"])
+
+
+def test_one_driver_per_event_even_when_it_moves_two_components() -> None:
+    update = run([ev(1, "complaint", 0, channel="phone")])[-1].update
+    assert update is not None
+    assert [d["event_id"] for d in update["drivers"]] == ["e1"]
+    assert update["drivers"][0]["component"] == "service"
