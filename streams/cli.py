@@ -7,12 +7,20 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from streams import __version__
+from streams.scoring.scorecard import (
+    DEFAULT_SCORECARD,
+    DEFAULT_SCORECARD_TEXT,
+    Scorecard,
+    ScorecardError,
+    parse_scorecard,
+)
 from streams.settings import Settings
 
 __all__ = ["main"]
@@ -27,6 +35,7 @@ settings (environment variables):
                        cx.alerts, cx.interactions.dlq)
   CX_STORE             memory (default) or rocksdb
   CX_PARTITIONS        partitions of the topics we create (default 8)
+  CX_SCORECARD         TOML scorecard laid over the defaults (see: cx-streams scorecard)
   See README.md for the full list.
 """
 
@@ -67,6 +76,29 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scorecard(path: Path | None) -> Scorecard:
+    if path is None:
+        return DEFAULT_SCORECARD
+    try:
+        return parse_scorecard(path.read_text("utf-8"))
+    except OSError as exc:
+        sys.exit(f"cx-streams: cannot read the scorecard {path}: {exc.strerror}")
+    except ScorecardError as exc:
+        sys.exit(f"cx-streams: invalid scorecard {path}: {exc}")
+
+
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    if args.check is None:
+        print(DEFAULT_SCORECARD_TEXT, end="")
+        return 0
+    card = _scorecard(args.check)
+    print(
+        f"{args.check}: valid ({len(card.signals)} event types mapped, half-life "
+        f"{card.half_life_seconds / 86400:g} days)"
+    )
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
@@ -74,12 +106,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.topics import ensure_topics
 
     settings = _settings()
+    card = _scorecard(settings.scorecard)
     if not args.no_create_topics:
         try:
             asyncio.run(ensure_topics(settings))
         except Exception as exc:
             sys.exit(_kafka_unreachable(settings, exc))
-    processor = create_processor(settings)
+    processor = create_processor(settings, card)
     print(
         f"cx-streams {__version__}: reading {settings.topic_interactions} and "
         f"{settings.topic_customers} from {settings.kafka_bootstrap}; "
@@ -282,6 +315,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--quiet", action="store_true", help="no progress line")
     generate.set_defaults(run=cmd_generate)
+
+    scorecard = command(
+        "scorecard",
+        "Print the default scorecard (to copy and edit), or check one.",
+        "  cx-streams scorecard > my-scorecard.toml\n"
+        "  cx-streams scorecard --check my-scorecard.toml\n"
+        "  CX_SCORECARD=my-scorecard.toml cx-streams worker\n",
+    )
+    scorecard.add_argument(
+        "--check",
+        type=Path,
+        metavar="FILE",
+        help="check FILE and say what is wrong, naming the key",
+    )
+    scorecard.set_defaults(run=cmd_scorecard)
 
     watch = command(
         "watch",

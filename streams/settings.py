@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         300.0, ge=0, description="How far in the future an event time may be (clock skew)."
     )
 
+    scorecard: Path | None = Field(
+        None, description="TOML scorecard laid over the shipped defaults (weights, thresholds)."
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("kafka_bootstrap")

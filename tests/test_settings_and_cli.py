@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from streams.cli import build_parser, main
@@ -43,3 +45,25 @@ def test_unreachable_kafka_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(SystemExit) as exit_info:
         main(["topics"])
     assert "cannot reach Kafka at 127.0.0.1:1" in str(exit_info.value)
+
+
+def test_the_worker_refuses_a_bad_scorecard_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text("[alerts]\ncooldown_hours = -3\n")
+    monkeypatch.setenv("CX_SCORECARD", str(card))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["worker", "--no-create-topics"])
+    assert "alerts.cooldown_hours" in str(exit_info.value)
+
+
+def test_scorecard_prints_the_default_and_checks_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scorecard"]) == 0
+    text = capsys.readouterr().out
+    card = tmp_path / "card.toml"
+    card.write_text(text)
+    assert main(["scorecard", "--check", str(card)]) == 0
+    assert "valid" in capsys.readouterr().out

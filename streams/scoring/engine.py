@@ -64,7 +64,7 @@ def score_event(
     _remember(state, digest, t, card)
     _advance(state, t, card)
     opened_at = _track_tickets(state, event, card)
-    signals = signals_for(event, opened_at, card.resolution_target_seconds)
+    signals = signals_for(event, opened_at, card)
     decay = 2.0 ** (-(state.ref - t) / card.half_life_seconds)
     for signal in signals:
         _add_signal(state, event, signal, decay, card)

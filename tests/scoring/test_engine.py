@@ -2,12 +2,12 @@ import random
 
 from streams.scoring.engine import Outcome, apply_profile, score_event, score_update
 from streams.scoring.interaction import Interaction, Profile
-from streams.scoring.scorecard import Scorecard
+from streams.scoring.scorecard import DEFAULT_SCORECARD
 from streams.scoring.state import CustomerState
 
 DAY = 86400.0
 T0 = 1_795_000_000.0  # 2026-11-18
-CARD = Scorecard()
+CARD = DEFAULT_SCORECARD
 
 
 def ev(n: int, kind: str, at: float, **fields: object) -> Interaction:

@@ -1,7 +1,7 @@
 from streams.scoring.risk import decide_alerts, is_high_value, next_band, recommended_action
-from streams.scoring.scorecard import Scorecard
+from streams.scoring.scorecard import DEFAULT_SCORECARD
 
-CARD = Scorecard()
+CARD = DEFAULT_SCORECARD
 
 
 def test_bands_from_scores() -> None:
