@@ -20,7 +20,14 @@ from streams.scoring.scorecard import COMPONENTS, DEFAULT_SCORECARD, Scorecard
 from streams.scoring.signals import Signal, signals_for
 from streams.scoring.state import CustomerState, Driver
 
-__all__ = ["Outcome", "apply_profile", "score_event", "score_update"]
+__all__ = [
+    "Outcome",
+    "apply_profile",
+    "check_silence",
+    "score_event",
+    "score_update",
+    "silence_deadline",
+]
 
 _COMPONENT_INDEX: Final = {name: i for i, name in enumerate(COMPONENTS)}
 _ALERT_NAMESPACE: Final = uuid.UUID("6f1c1f5e-3b1f-4a43-9d6e-2c1b7f0a9e51")
@@ -29,7 +36,7 @@ DAY: Final = 86400.0
 
 @dataclass(slots=True)
 class Outcome:
-    """What one event did. `status` is scored, duplicate or too_late."""
+    """What one event (or a silence check) did: scored, duplicate, too_late, active or silent."""
 
     state: CustomerState
     status: str
@@ -62,6 +69,10 @@ def score_event(
         return Outcome(state, "too_late")
 
     _remember(state, digest, t, card)
+    if state.event_count == 0 or t >= state.ref:
+        state.last_event_id, state.last_event_type = event.event_id, event.type
+        state.silent_alerted = False
+    _follow_rhythm(state, t, card)
     _advance(state, t, card)
     opened_at = _track_tickets(state, event, card)
     signals = signals_for(event, opened_at, card)
@@ -82,6 +93,19 @@ def _remember(state: CustomerState, digest: int, t: float, card: Scorecard) -> N
             del seen[h]
         while len(seen) > card.max_dedupe_ids:
             del seen[min(seen, key=seen.__getitem__)]
+
+
+def _follow_rhythm(state: CustomerState, t: float, card: Scorecard) -> None:
+    """Days between active days, as a moving average: the customer's own usual rhythm."""
+    day = int(t // DAY)
+    if day <= state.last_active_day:
+        return
+    if state.last_active_day >= 0:
+        gap = float(day - state.last_active_day)
+        rhythm = state.rhythm_days
+        state.rhythm_days = gap if rhythm is None else rhythm + card.rhythm_weight * (gap - rhythm)
+    state.active_days += 1
+    state.last_active_day = day
 
 
 def _advance(state: CustomerState, t: float, card: Scorecard) -> None:
@@ -261,33 +285,111 @@ def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outco
         positive = decision.kind == "recovered"
         drivers = _drivers(state, card, positive=positive, negative=not positive)
         top = next(iter(drivers), None)
+        action = recommended_action(
+            decision.kind,
+            top["type"] if top else None,
+            _ticket_of(state, top["event_id"]) if top else None,
+            high_value,
+        )
         alerts.append(
-            {
-                "alert_id": str(
-                    uuid.uuid5(
-                        _ALERT_NAMESPACE, f"{state.customer_id}|{decision.kind}|{event.event_id}"
-                    )
-                ),
-                "customer_id": state.customer_id,
-                "kind": decision.kind,
-                "severity": decision.severity,
-                "score": score,
-                "previous_score": previous_score,
-                "band": band,
-                "previous_band": previous_band,
-                "drivers": drivers,
-                "recommended_action": recommended_action(
-                    decision.kind,
-                    top["type"] if top else None,
-                    _ticket_of(state, top["event_id"]) if top else None,
-                    high_value,
-                ),
-                "raised_at": format_time(t),
-                "trigger_event_id": event.event_id,
-                "profile": state.profile,
-            }
+            _alert(
+                state,
+                decision.kind,
+                decision.severity,
+                drivers,
+                action,
+                t,
+                event.event_id,
+                previous_score,
+                previous_band,
+            )
         )
     return Outcome(state, "scored", score_update(state, card), alerts)
+
+
+def _alert(
+    state: CustomerState,
+    kind: str,
+    severity: str,
+    drivers: list[dict[str, Any]],
+    action: str,
+    at: float,
+    trigger_event_id: str | None,
+    previous_score: float | None,
+    previous_band: str | None,
+) -> dict[str, Any]:
+    """An alert; its id depends only on customer, kind and trigger, so a replay repeats it."""
+    alert_id = uuid.uuid5(_ALERT_NAMESPACE, f"{state.customer_id}|{kind}|{trigger_event_id}")
+    return {
+        "alert_id": str(alert_id),
+        "customer_id": state.customer_id,
+        "kind": kind,
+        "severity": severity,
+        "score": state.score,
+        "previous_score": previous_score,
+        "band": state.band,
+        "previous_band": previous_band,
+        "drivers": drivers,
+        "recommended_action": action,
+        "raised_at": format_time(at),
+        "trigger_event_id": trigger_event_id,
+        "profile": state.profile,
+    }
+
+
+def silence_deadline(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> float | None:
+    """The event time after which this customer counts as silent, if they have a rhythm."""
+    if (
+        state.silent_alerted
+        or state.rhythm_days is None
+        or state.active_days < card.silence_min_active_days
+    ):
+        return None
+    quiet = max(card.silence_factor * state.rhythm_days * DAY, card.silence_min_seconds)
+    return state.ref + quiet
+
+
+def check_silence(
+    state: CustomerState, clock: float, card: Scorecard = DEFAULT_SCORECARD
+) -> Outcome:
+    """A `silent` alert if, at event time `clock`, the customer has gone quiet for too long.
+
+    Called by a timer, not only by arriving events: silence is the absence of events.
+    """
+    deadline = silence_deadline(state, card)
+    if deadline is None or clock < deadline:
+        return Outcome(state, "active")
+    state.silent_alerted = True
+    state.last_alerts["silent"] = deadline
+    high_value = is_high_value(state.profile, card)
+    base = 1 if state.band in ("at_risk", "critical") else 0
+    severity = ("low", "medium", "high", "critical")[base + (1 if high_value else 0)]
+    quiet_days = (deadline - state.ref) / DAY
+    reason = (
+        f"No activity for {quiet_days:.0f} days since {format_time(state.ref)[:10]}; "
+        f"usually active every {state.rhythm_days:.1f} days"
+    )
+    driver = {
+        "event_id": state.last_event_id,
+        "type": state.last_event_type,
+        "occurred_at": format_time(state.ref),
+        "component": "engagement",
+        "impact": 0.0,
+        "reason": reason,
+    }
+    action = recommended_action("silent", None, None, high_value)
+    alert = _alert(
+        state,
+        "silent",
+        severity,
+        [driver],
+        action,
+        deadline,
+        state.last_event_id,
+        state.score,
+        state.band,
+    )
+    return Outcome(state, "silent", None, [alert])
 
 
 def _ticket_of(state: CustomerState, event_id: str) -> str | None:

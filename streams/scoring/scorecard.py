@@ -72,6 +72,10 @@ class Scorecard:
     cooldown_seconds: float
     high_value_lifetime_value: float
     high_value_tiers: frozenset[str]
+    silence_min_active_days: int
+    silence_factor: float
+    silence_min_seconds: float
+    rhythm_weight: float
     window_days: int
     allowed_lateness_seconds: float
     max_drivers: int
@@ -204,6 +208,12 @@ _SECTIONS: Final[dict[str, dict[str, Check]]] = {
         "high_value_lifetime_value": _number(0),
         "high_value_tiers": _words,
     },
+    "silence": {
+        "min_active_days": _count,
+        "factor": _number(1),
+        "min_days": _number(0, above=True),
+        "rhythm_weight": _number(0, 1, above=True),
+    },
     "windows": {"days": _count, "allowed_lateness_hours": _number(0)},
     "limits": {"drivers": _count, "dedupe_ids": _count, "open_tickets": _count},
     "surveys": {
@@ -285,6 +295,10 @@ def _build(v: dict[str, dict[str, Any]]) -> Scorecard:
         cooldown_seconds=alerts["cooldown_hours"] * HOUR,
         high_value_lifetime_value=alerts["high_value_lifetime_value"],
         high_value_tiers=alerts["high_value_tiers"],
+        silence_min_active_days=v["silence"]["min_active_days"],
+        silence_factor=v["silence"]["factor"],
+        silence_min_seconds=v["silence"]["min_days"] * DAY,
+        rhythm_weight=v["silence"]["rhythm_weight"],
         window_days=v["windows"]["days"],
         allowed_lateness_seconds=v["windows"]["allowed_lateness_hours"] * HOUR,
         max_drivers=v["limits"]["drivers"],

@@ -52,6 +52,14 @@ class CustomerState:
     last_alerts: dict[str, float] = field(default_factory=dict)
     event_count: int = 0
     profile: dict[str, Any] | None = None
+    #: the newest event (for silence alerts)
+    last_event_id: str | None = None
+    last_event_type: str | None = None
+    #: the customer's rhythm: mean days between active days (moving average), days seen
+    rhythm_days: float | None = None
+    active_days: int = 0
+    last_active_day: int = -1
+    silent_alerted: bool = False
 
     def new_bucket(self, day: int) -> list[float]:
         bucket = self.buckets.get(day)
@@ -81,6 +89,12 @@ class CustomerState:
                 "la": self.last_alerts,
                 "ec": self.event_count,
                 "pf": self.profile,
+                "li": self.last_event_id,
+                "lt": self.last_event_type,
+                "rd": self.rhythm_days,
+                "ad": self.active_days,
+                "lad": self.last_active_day,
+                "sa": self.silent_alerted,
             }
         )
 
@@ -108,4 +122,10 @@ class CustomerState:
             last_alerts=d["la"],
             event_count=d["ec"],
             profile=d["pf"],
+            last_event_id=d["li"],
+            last_event_type=d["lt"],
+            rhythm_days=d["rd"],
+            active_days=d["ad"],
+            last_active_day=d["lad"],
+            silent_alerted=d["sa"],
         )

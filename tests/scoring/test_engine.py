@@ -1,7 +1,14 @@
 import random
 
-from streams.scoring.engine import Outcome, apply_profile, score_event, score_update
-from streams.scoring.interaction import Interaction, Profile
+from streams.scoring.engine import (
+    Outcome,
+    apply_profile,
+    check_silence,
+    score_event,
+    score_update,
+    silence_deadline,
+)
+from streams.scoring.interaction import Interaction, Profile, format_time
 from streams.scoring.scorecard import DEFAULT_SCORECARD
 from streams.scoring.state import CustomerState
 
@@ -183,3 +190,37 @@ def test_one_driver_per_event_even_when_it_moves_two_components() -> None:
     assert update is not None
     assert [d["event_id"] for d in update["drivers"]] == ["e1"]
     assert update["drivers"][0]["component"] == "service"
+
+
+def regular(days: int, every: float = 1.0) -> list[Interaction]:
+    return [ev(i, "login", i * every * DAY, channel="app") for i in range(days)]
+
+
+def test_a_regular_customer_who_stops_gets_one_silent_alert() -> None:
+    state = run(regular(10))[-1].state
+    deadline = silence_deadline(state, CARD)
+    assert deadline == state.ref + CARD.silence_min_seconds  # 3 x 1 day, but at least 3 days
+    assert check_silence(state, deadline - 60, CARD).alerts == []
+    outcome = check_silence(state, deadline + 60, CARD)
+    assert [a["kind"] for a in outcome.alerts] == ["silent"]
+    alert = outcome.alerts[0]
+    assert alert["drivers"][0]["event_id"] == "e9"
+    assert "usually active every 1.0 days" in alert["drivers"][0]["reason"]
+    assert alert["raised_at"] == format_time(deadline)
+    assert check_silence(outcome.state, deadline + 86400, CARD).alerts == []  # once
+
+
+def test_silence_follows_the_customers_own_rhythm() -> None:
+    weekly = run(regular(8, every=7.0))[-1].state
+    deadline = silence_deadline(weekly, CARD)
+    assert deadline is not None and deadline - weekly.ref == 21 * DAY
+    assert check_silence(weekly, weekly.ref + 10 * DAY, CARD).alerts == []
+
+
+def test_no_rhythm_no_silence_and_activity_resets_it() -> None:
+    assert silence_deadline(run(regular(2))[-1].state, CARD) is None
+    state = run(regular(10))[-1].state
+    state = check_silence(state, state.ref + 30 * DAY, CARD).state
+    assert silence_deadline(state, CARD) is None
+    back = score_event(state, ev(99, "login", 40 * DAY), CARD).state
+    assert silence_deadline(back, CARD) is not None
