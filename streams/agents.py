@@ -24,7 +24,7 @@ from streams.contract import (
     profile_from_body,
 )
 from streams.deadletter import dead_letter
-from streams.scoring.engine import apply_profile, score_event
+from streams.scoring.engine import apply_profile, check_silence, score_event, silence_deadline
 from streams.scoring.interaction import format_time
 
 if TYPE_CHECKING:
@@ -132,13 +132,18 @@ def register(p: Processor) -> None:
             envelope: dict[str, Any] = {}
             try:
                 envelope = orjson.loads(event.value)
+                if envelope["kind"] == "tick":
+                    await check_silences(event.message.partition, envelope["clock"])
+                    continue
                 body = envelope["body"]
                 if envelope["kind"] == "profile":
                     profile = profile_from_body(body)
                     state = apply_profile(p.load(profile.customer_id), profile)
                     p.table[profile.customer_id] = state.to_bytes()
                     continue
-                await score_one(interaction_from_body(body), body, envelope)
+                await score_one(
+                    interaction_from_body(body), body, envelope, event.message.partition
+                )
             except Exception as exc:
                 src = envelope.get("src") or source_of(event)
                 payload = orjson.dumps(envelope["body"]) if "body" in envelope else event.value
@@ -150,7 +155,9 @@ def register(p: Processor) -> None:
                     "interactions",
                 )
 
-    async def score_one(interaction: Any, body: dict[str, Any], envelope: dict[str, Any]) -> None:
+    async def score_one(
+        interaction: Any, body: dict[str, Any], envelope: dict[str, Any], partition: int
+    ) -> None:
         outcome = score_event(p.load(interaction.customer_id), interaction, p.card)
         telemetry.event(interaction.type, interaction.channel, outcome.status)
         if outcome.status == "too_late":
@@ -183,10 +190,48 @@ def register(p: Processor) -> None:
         telemetry.score.observe(update["score"])
         telemetry.event_lag.observe(max(0.0, now - interaction.occurred_at))
         p.index.observe(state.customer_id, state.band, state.score)
-        for alert in outcome.alerts:
+        p.clock = max(p.clock, interaction.occurred_at)
+        p.silence.watch(partition, state.customer_id, silence_deadline(state, p.card))
+        await publish_alerts(key, outcome.alerts, now)
+
+    async def publish_alerts(key: bytes, alerts: list[dict[str, Any]], now: float) -> None:
+        for alert in alerts:
             alert["published_at"] = format_time(now)
             await p.alerts.send(key=key, value=orjson.dumps(alert))
             telemetry.alert(alert["kind"], alert["severity"])
+
+    async def check_silences(partition: int, clock: float) -> None:
+        """On a tick: customers of this partition whose silence deadline has passed."""
+        for customer_id in p.silence.pop_due(partition, clock):
+            state = p.load(customer_id)
+            if state is None:
+                continue
+            deadline = silence_deadline(state, p.card)
+            if deadline is not None and deadline > clock:  # active since: watch again
+                p.silence.watch(partition, customer_id, deadline)
+                continue
+            outcome = check_silence(state, clock, p.card)
+            if outcome.alerts:
+                p.table[customer_id] = outcome.state.to_bytes()
+                await publish_alerts(customer_id.encode(), outcome.alerts, time.time())
+
+    @p.app.timer(interval=settings.silence_check_seconds, name="silence_ticks")  # type: ignore[untyped-decorator]
+    async def silence_ticks() -> None:
+        """Send a tick to each keyed partition of ours with a customer due to be silent.
+
+        The check runs in the score agent, in that partition's order, so its state writes go
+        to the right changelog partition and never race with events.
+        """
+        consumer = p.app.consumer
+        if consumer is None or not p.ready:
+            return
+        for tp in consumer.assignment():
+            if tp.topic != settings.keyed_topic:
+                continue
+            due = p.silence.next_due(tp.partition)
+            if due is not None and due <= p.clock:
+                tick = orjson.dumps({"kind": "tick", "clock": p.clock})
+                await p.keyed.send(value=tick, partition=tp.partition)
 
 
 def _processing_error(exc: BaseException) -> Rejection:

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
-from streams.index import CustomerIndex
+from streams.index import CustomerIndex, SilenceWatch
+from streams.scoring.engine import silence_deadline
 from streams.scoring.scorecard import DEFAULT_SCORECARD, Scorecard
 from streams.scoring.state import CustomerState
 from streams.settings import Settings
@@ -36,6 +38,9 @@ class Processor:
     dlq: TopicT
     telemetry: Telemetry = field(default_factory=Telemetry)
     index: CustomerIndex = field(default_factory=CustomerIndex)
+    silence: SilenceWatch = field(default_factory=SilenceWatch)
+    #: the newest event time this worker has seen: its event-time clock
+    clock: float = 0.0
     ready: bool = False
 
     def load(self, customer_id: str) -> CustomerState | None:
@@ -43,10 +48,18 @@ class Processor:
         return CustomerState.from_bytes(data) if data is not None else None
 
     def rebuild_index(self) -> None:
+        """Derive the band index and the silence watch from the recovered table."""
         rows = []
+        partitions = list(range(self.settings.partitions))
+        partition_of = DefaultPartitioner()  # the producer's: keyed-topic partition of a key
+        self.silence.clear()
         for customer_id, data in self.table.items():
             state = CustomerState.from_bytes(data)
             rows.append((customer_id, state.band, state.score))
+            if state.event_count:
+                self.clock = max(self.clock, state.ref)
+                partition = partition_of(customer_id.encode(), partitions, partitions)
+                self.silence.watch(partition, customer_id, silence_deadline(state, self.card))
         self.index.rebuild(rows)
         log.info(
             "customer index rebuilt: %d customers, %d at risk",

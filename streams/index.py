@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from streams.scoring.risk import RISK_BANDS
 
-__all__ = ["CustomerIndex"]
+__all__ = ["CustomerIndex", "SilenceWatch"]
 
 
 class CustomerIndex:
@@ -53,3 +53,42 @@ class CustomerIndex:
     def lowest(self, limit: int) -> list[tuple[str, float]]:
         """The `limit` at-risk customers with the lowest scores, lowest first."""
         return heapq.nsmallest(limit, self._at_risk.items(), key=lambda item: (item[1], item[0]))
+
+
+class SilenceWatch:
+    """When each customer of each partition would count as silent: a heap per partition.
+
+    Entries are hints: the state is read again before an alert. A customer keeps one entry, the
+    earliest deadline given; a later one replaces it when that entry comes due and is re-checked.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[int, list[tuple[float, str]]] = {}
+        self._watched: dict[str, float] = {}
+
+    def watch(self, partition: int, customer_id: str, deadline: float | None) -> None:
+        if deadline is None:
+            return
+        current = self._watched.get(customer_id)
+        if current is not None and current <= deadline:
+            return
+        self._watched[customer_id] = deadline
+        heapq.heappush(self._due.setdefault(partition, []), (deadline, customer_id))
+
+    def next_due(self, partition: int) -> float | None:
+        due = self._due.get(partition)
+        return due[0][0] if due else None
+
+    def pop_due(self, partition: int, clock: float) -> list[str]:
+        due = self._due.get(partition, [])
+        out = []
+        while due and due[0][0] <= clock:
+            deadline, customer_id = heapq.heappop(due)
+            if self._watched.get(customer_id) == deadline:
+                del self._watched[customer_id]
+                out.append(customer_id)
+        return out
+
+    def clear(self) -> None:
+        self._due.clear()
+        self._watched.clear()

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         None, description="TOML scorecard laid over the shipped defaults (weights, thresholds)."
     )
 
+    silence_check_seconds: float = Field(
+        30.0, gt=0, description="How often the worker looks for customers who went silent."
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("kafka_bootstrap")

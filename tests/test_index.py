@@ -19,3 +19,30 @@ def test_rebuild_replaces_everything() -> None:
     index.observe("a", "critical", 10.0)
     index.rebuild([("x", "healthy", 80.0), ("y", None, None)])
     assert index.tracked() == 1 and index.at_risk_count() == 0
+
+
+def test_silence_watch_hands_out_due_customers_per_partition() -> None:
+    from streams.index import SilenceWatch
+
+    watch = SilenceWatch()
+    watch.watch(0, "a", 100.0)
+    watch.watch(0, "b", 50.0)
+    watch.watch(1, "c", 10.0)
+    watch.watch(0, "d", None)
+    assert watch.next_due(0) == 50.0
+    assert watch.pop_due(0, 60.0) == ["b"]
+    assert watch.pop_due(0, 60.0) == []
+    assert watch.pop_due(1, 1e9) == ["c"]
+    assert watch.next_due(1) is None
+
+
+def test_silence_watch_keeps_one_entry_per_customer() -> None:
+    from streams.index import SilenceWatch
+
+    watch = SilenceWatch()
+    for deadline in (100.0, 200.0, 300.0):  # each new event moves the deadline later
+        watch.watch(0, "a", deadline)
+    assert watch.pop_due(0, 150.0) == ["a"]  # due at the earliest; the caller re-checks it
+    watch.watch(0, "a", 300.0)
+    assert watch.pop_due(0, 250.0) == []
+    assert watch.pop_due(0, 300.0) == ["a"]

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from tests.integration.conftest import Worker
-from tests.integration.journeys import happy, iso, souring
+from tests.integration.journeys import Journey, happy, iso, souring
 from tests.integration.kafka_io import Record
 
 
@@ -204,3 +204,19 @@ def test_metrics_are_prometheus_text_without_customer_ids(worker: Worker) -> Non
     ):
         assert name in text, name
     assert "C-" not in text
+
+
+def test_a_regular_customer_who_goes_quiet_gets_a_silent_alert(worker: Worker) -> None:
+    quiet = Journey(start_hours_ago=12 * 24)
+    for _ in range(6):
+        quiet.add("login", 24, channel="app")  # daily, from 12 days ago to 6 days ago
+    worker.send_events(quiet.events)
+    later = happy()  # someone else's events move the event-time clock to now
+    worker.send_events(later.events)
+    alerts = worker.read("alerts", lambda rs: any(
+        r.key == quiet.customer_id.encode() and r.json()["kind"] == "silent" for r in rs))
+    silent = [a for a in by_customer(alerts, quiet.customer_id) if a["kind"] == "silent"]
+    assert len(silent) == 1
+    assert silent[0]["drivers"][0]["event_id"] == quiet.events[-1]["event_id"]
+    assert "usually active every 1.0 days" in silent[0]["drivers"][0]["reason"]
+    assert by_customer(alerts, later.customer_id) == []
