@@ -149,7 +149,7 @@ def make_worker(bootstrap: str, tmp: Path) -> Worker:
             "CX_WEB_PORT": str(port),
             "CX_DATA_DIR": str(tmp / "data"),
             "CX_LOG_LEVEL": "info",
-        "CX_SILENCE_CHECK_SECONDS": "1",
+            "CX_SILENCE_CHECK_SECONDS": "1",
         }
     )
     return Worker(bootstrap=bootstrap, env=env, log_path=tmp / "worker.log", port=port)

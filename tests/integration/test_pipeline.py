@@ -213,8 +213,12 @@ def test_a_regular_customer_who_goes_quiet_gets_a_silent_alert(worker: Worker) -
     worker.send_events(quiet.events)
     later = happy()  # someone else's events move the event-time clock to now
     worker.send_events(later.events)
-    alerts = worker.read("alerts", lambda rs: any(
-        r.key == quiet.customer_id.encode() and r.json()["kind"] == "silent" for r in rs))
+    alerts = worker.read(
+        "alerts",
+        lambda rs: any(
+            r.key == quiet.customer_id.encode() and r.json()["kind"] == "silent" for r in rs
+        ),
+    )
     silent = [a for a in by_customer(alerts, quiet.customer_id) if a["kind"] == "silent"]
     assert len(silent) == 1
     assert silent[0]["drivers"][0]["event_id"] == quiet.events[-1]["event_id"]
