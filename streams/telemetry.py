@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import __version__
@@ -41,6 +48,7 @@ class Telemetry:
     """The processor's metrics in their own registry."""
 
     def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: they double the scrape for nothing
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         Info("cx_build", "cx-streams build information.", registry=r).info({"version": __version__})

@@ -204,6 +204,7 @@ def test_metrics_are_prometheus_text_without_customer_ids(worker: Worker) -> Non
     ):
         assert name in text, name
     assert "C-" not in text
+    assert "_created" not in text
 
 
 def test_a_regular_customer_who_goes_quiet_gets_a_silent_alert(worker: Worker) -> None:
