@@ -48,7 +48,8 @@ class Telemetry:
     """The processor's metrics in their own registry."""
 
     def __init__(self) -> None:
-        disable_created_metrics()  # no *_created series: they double the scrape for nothing
+        # no *_created series: they double the scrape for nothing
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         Info("cx_build", "cx-streams build information.", registry=r).info({"version": __version__})
