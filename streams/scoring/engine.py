@@ -237,10 +237,14 @@ def _count_measures(
             add_to_bucket(bucket, "ttr_sum", ttr)
 
 
+def _points(pull: float, card: Scorecard) -> float:
+    """Score points (0-100) for a total decayed pull: monotonic, so every bad signal lowers it."""
+    return 50.0 + 50.0 * math.tanh(pull / card.score_scale)
+
+
 def _composite(state: CustomerState, card: Scorecard) -> tuple[float, float]:
     evidence = sum(state.component_evidence)
-    raw = 50.0 + 50.0 * sum(state.component_sum) / (evidence + card.prior_evidence)
-    score = round(min(100.0, max(0.0, raw)), 1)
+    score = round(_points(sum(state.component_sum), card), 1)
     confidence = round(evidence / (evidence + card.confidence_evidence), 3)
     return score, confidence
 
@@ -403,7 +407,8 @@ def _drivers(
     state: CustomerState, card: Scorecard, *, positive: bool = True, negative: bool = True
 ) -> list[dict[str, Any]]:
     """The signals that move the score most now, in score points, strongest first."""
-    denominator = sum(state.component_evidence) + card.prior_evidence
+    total = sum(state.component_sum)
+    now = _points(total, card)
     chosen: list[Driver] = []
     if negative:
         chosen += state.negative_drivers
@@ -413,7 +418,9 @@ def _drivers(
     # per event, its impacts summed, named after the component it moved most.
     by_event: dict[str, dict[str, Any]] = {}
     for _rank, event_id, kind, at, component, pull, reason in chosen:
-        impact = 50.0 * pull * 2.0 ** (-(state.ref - at) / card.half_life_seconds) / denominator
+        # what the score would lose (or gain) without this signal
+        decayed = pull * 2.0 ** (-(state.ref - at) / card.half_life_seconds)
+        impact = now - _points(total - decayed, card)
         seen = by_event.get(event_id)
         if seen is None:
             by_event[event_id] = {
@@ -437,8 +444,8 @@ def _drivers(
     return out[: 2 * card.max_drivers]
 
 
-def _sub_score(total: float, evidence: float, card: Scorecard) -> float:
-    return round(min(100.0, max(0.0, 50.0 + 50.0 * total / (evidence + card.prior_evidence))), 1)
+def _sub_score(total: float, card: Scorecard) -> float:
+    return round(_points(total, card), 1)
 
 
 def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> dict[str, Any]:
@@ -450,9 +457,9 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         "interaction": {},
         "dimension": {},
     }
-    for key, (total, evidence) in state.breakdown.items():
+    for key, (total, _evidence) in state.breakdown.items():
         group, _, name = key.partition(":")
-        breakdown[group][name] = _sub_score(total, evidence, card)
+        breakdown[group][name] = _sub_score(total, card)
     open_since = min(state.open_tickets.values(), default=None)
     nps = state.nps_latest[1] if state.nps_latest else None
     measures: dict[str, Any] = {
@@ -470,8 +477,7 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         "band": state.band or next_band(None, score, card),
         "confidence": confidence,
         "components": {
-            name: _sub_score(state.component_sum[i], state.component_evidence[i], card)
-            for i, name in enumerate(COMPONENTS)
+            name: _sub_score(state.component_sum[i], card) for i, name in enumerate(COMPONENTS)
         },
         "breakdown": breakdown,
         "measures": measures,

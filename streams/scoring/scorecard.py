@@ -61,7 +61,7 @@ class Scorecard:
     """Parameters of the experience score and the churn-risk rules (see scorecard.toml)."""
 
     half_life_seconds: float
-    prior_evidence: float
+    score_scale: float
     confidence_evidence: float
     component_weights: Mapping[str, float]
     band_floors: Mapping[str, float]
@@ -195,7 +195,7 @@ def _signal(key: str, value: Any) -> SignalRule:
 _SECTIONS: Final[dict[str, dict[str, Check]]] = {
     "score": {
         "half_life_days": _number(0, above=True),
-        "prior_evidence": _number(0, above=True),
+        "scale": _number(0, above=True),
         "confidence_evidence": _number(0, above=True),
     },
     "components": {name: _number(0) for name in COMPONENTS},
@@ -284,7 +284,7 @@ def _build(v: dict[str, dict[str, Any]]) -> Scorecard:
     )
     return Scorecard(
         half_life_seconds=score["half_life_days"] * DAY,
-        prior_evidence=score["prior_evidence"],
+        score_scale=score["scale"],
         confidence_evidence=score["confidence_evidence"],
         component_weights=dict(v["components"]),
         band_floors=floors,

@@ -34,7 +34,7 @@ def test_a_file_overrides_only_what_it_names() -> None:
     assert card.half_life_seconds == 7 * 86400
     assert card.signals["purchase"].impacts[0].value == 0.9
     assert card.signals["refund_issued"] == DEFAULT_SCORECARD.signals["refund_issued"]
-    assert card.prior_evidence == DEFAULT_SCORECARD.prior_evidence
+    assert card.score_scale == DEFAULT_SCORECARD.score_scale
 
 
 def test_new_event_types_can_be_mapped() -> None:
