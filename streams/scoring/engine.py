@@ -17,8 +17,9 @@ from streams.scoring.interaction import Interaction, Profile, format_time
 from streams.scoring.measures import add_to_bucket, csat_satisfied, nps_category, window_measures
 from streams.scoring.risk import decide_alerts, is_high_value, next_band, recommended_action
 from streams.scoring.scorecard import COMPONENTS, DEFAULT_SCORECARD, Scorecard
-from streams.scoring.signals import Signal, signals_for
+from streams.scoring.signals import Signal, resolution_signal, signals_for
 from streams.scoring.state import CustomerState, Driver
+from streams.scoring.tickets import Resolution, open_tickets, track_ticket
 
 __all__ = [
     "Outcome",
@@ -74,12 +75,17 @@ def score_event(
         state.silent_alerted = False
     _follow_rhythm(state, t, card)
     _advance(state, t, card)
-    opened_at = _track_tickets(state, event, card)
-    signals = signals_for(event, opened_at, card)
-    decay = 2.0 ** (-(state.ref - t) / card.half_life_seconds)
-    for signal in signals:
-        _add_signal(state, event, signal, decay, card)
-    _count_measures(state, event, opened_at, card)
+    keys = _breakdown_keys(event)
+    for signal in signals_for(event, card):
+        _add_signal(state, signal, t, event.event_id, event.type, keys, card)
+    if event.type.startswith("ticket_"):
+        for done in track_ticket(state.tickets, event, keys, card.max_open_tickets):
+            signal = resolution_signal(done.ticket_id, done.seconds, card)
+            _add_signal(
+                state, signal, done.resolved_at, done.event_id, "ticket_resolved", done.keys, card
+            )
+            _count_resolution(state, done, card)
+    _count_measures(state, event, card)
     state.event_count += 1
     return _rescore(state, event, card)
 
@@ -126,42 +132,23 @@ def _advance(state: CustomerState, t: float, card: Scorecard) -> None:
         del state.buckets[day]
 
 
-def _track_tickets(state: CustomerState, event: Interaction, card: Scorecard) -> float | None:
-    """Keep open tickets; return when the event's ticket was opened, if known."""
-    ticket = event.ticket_id
-    if ticket is None or not event.type.startswith("ticket_"):
-        return None
-    if event.type == "ticket_opened":
-        if ticket not in state.resolved_tickets:
-            state.open_tickets.setdefault(ticket, event.occurred_at)
-            _bound(state.open_tickets, card.max_open_tickets)
-        return None
-    if event.type == "ticket_reopened":
-        opened = state.resolved_tickets.pop(ticket, event.occurred_at)
-        state.open_tickets[ticket] = opened
-        return opened
-    if event.type == "ticket_resolved":
-        opened_at = state.open_tickets.pop(ticket) if ticket in state.open_tickets else None
-        state.resolved_tickets[ticket] = event.occurred_at if opened_at is None else opened_at
-        _bound(state.resolved_tickets, card.max_open_tickets)
-        return opened_at
-    return state.open_tickets.get(ticket)
-
-
-def _bound(tickets: dict[str, float], limit: int) -> None:
-    while len(tickets) > limit:
-        del tickets[min(tickets, key=tickets.__getitem__)]
-
-
 def _add_signal(
-    state: CustomerState, event: Interaction, signal: Signal, decay: float, card: Scorecard
+    state: CustomerState,
+    signal: Signal,
+    at: float,
+    event_id: str,
+    event_type: str,
+    keys: tuple[str, ...],
+    card: Scorecard,
 ) -> None:
+    """Add one signal of the event `event_id` (at event time `at`), already decayed to `ref`."""
+    decay = 2.0 ** (-(state.ref - at) / card.half_life_seconds)
     i = _COMPONENT_INDEX[signal.component]
     evidence = signal.weight * card.component_weights[signal.component]
     pull = signal.value * evidence
     state.component_sum[i] += pull * decay
     state.component_evidence[i] += evidence * decay
-    for key in _breakdown_keys(event):
+    for key in keys:
         pair = state.breakdown.get(key)
         if pair is None:
             pair = state.breakdown[key] = [0.0, 0.0]
@@ -170,22 +157,14 @@ def _add_signal(
     if pull == 0.0:
         return
     # Contributions all decay at the same rate, so |pull| * 2^(t/h) ranks them for good.
-    rank = math.log2(abs(pull)) + event.occurred_at / card.half_life_seconds
-    driver: Driver = (
-        rank,
-        event.event_id,
-        event.type,
-        event.occurred_at,
-        signal.component,
-        pull,
-        signal.reason,
-    )
+    rank = math.log2(abs(pull)) + at / card.half_life_seconds
+    driver: Driver = (rank, event_id, event_type, at, signal.component, pull, signal.reason)
     drivers = state.negative_drivers if pull < 0 else state.positive_drivers
     bisect.insort(drivers, driver, key=lambda d: -d[0])
     del drivers[card.max_drivers :]
 
 
-def _breakdown_keys(event: Interaction) -> list[str]:
+def _breakdown_keys(event: Interaction) -> tuple[str, ...]:
     keys = []
     if event.stage:
         keys.append("stage:" + event.stage)
@@ -195,26 +174,35 @@ def _breakdown_keys(event: Interaction) -> list[str]:
         keys.append("interaction:" + event.interaction)
     if event.dimension:
         keys.append("dimension:" + event.dimension)
-    return keys
+    return tuple(keys)
 
 
-def _count_measures(
-    state: CustomerState, event: Interaction, opened_at: float | None, card: Scorecard
-) -> None:
+def _in_window(state: CustomerState, t: float, card: Scorecard) -> bool:
+    return int(t // DAY) > int(state.ref // DAY) - card.window_days
+
+
+def _count_resolution(state: CustomerState, done: Resolution, card: Scorecard) -> None:
+    if _in_window(state, done.resolved_at, card):
+        bucket = state.new_bucket(int(done.resolved_at // DAY))
+        add_to_bucket(bucket, "ttr_count")
+        add_to_bucket(bucket, "ttr_sum", done.seconds)
+
+
+def _count_measures(state: CustomerState, event: Interaction, card: Scorecard) -> None:
     t = event.occurred_at
-    if event.nps is not None and (state.nps_latest is None or t >= state.nps_latest[0]):
-        state.nps_latest = (t, event.nps)
-    day = int(t // DAY)
-    if day <= int(state.ref // DAY) - card.window_days:
-        return
+    # the newest answer wins; at equal times the greater event id, so arrival order never matters
+    if event.nps is not None:
+        latest = (t, event.event_id, event.nps)
+        if state.nps_latest is None or latest[:2] > state.nps_latest[:2]:
+            state.nps_latest = latest
     touched = (
         event.csat is not None
         or event.ces is not None
-        or event.type in ("ticket_opened", "complaint", "ticket_resolved")
+        or event.type in ("ticket_opened", "complaint")
     )
-    if not touched:
+    if not touched or not _in_window(state, t, card):
         return
-    bucket = state.new_bucket(day)
+    bucket = state.new_bucket(int(t // DAY))
     if event.csat is not None:
         add_to_bucket(bucket, "csat_responses")
         if csat_satisfied(event.csat):
@@ -228,13 +216,6 @@ def _count_measures(
         add_to_bucket(bucket, "tickets_opened")
     elif event.type == "complaint":
         add_to_bucket(bucket, "complaints")
-    elif event.type == "ticket_resolved":
-        ttr = event.resolution_seconds
-        if ttr is None and opened_at is not None:
-            ttr = max(0.0, t - opened_at)
-        if ttr is not None:
-            add_to_bucket(bucket, "ttr_count")
-            add_to_bucket(bucket, "ttr_sum", ttr)
 
 
 def _points(pull: float, card: Scorecard) -> float:
@@ -460,13 +441,13 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
     for key, (total, _evidence) in state.breakdown.items():
         group, _, name = key.partition(":")
         breakdown[group][name] = _sub_score(total, card)
-    open_since = min(state.open_tickets.values(), default=None)
-    nps = state.nps_latest[1] if state.nps_latest else None
+    open_since = min((since for _, since in open_tickets(state.tickets)), default=None)
+    nps = state.nps_latest[2] if state.nps_latest else None
     measures: dict[str, Any] = {
         "nps_latest": nps,
         "nps_category": nps_category(nps) if nps is not None else None,
         **window_measures(state.buckets.values()),
-        "open_tickets": len(state.open_tickets),
+        "open_tickets": len(open_tickets(state.tickets)),
         "longest_open_ticket_seconds": (
             round(max(0.0, state.ref - open_since), 1) if open_since is not None else None
         ),

@@ -93,7 +93,6 @@ class Scorecard:
     resolved_in_target: Impact
     resolved_late_weight: float
     late_slope: float
-    resolved_unknown_time: Impact
     signals: Mapping[str, SignalRule]
 
     def band_floor(self, band: str) -> float:
@@ -233,7 +232,6 @@ _SECTIONS: Final[dict[str, dict[str, Check]]] = {
         "resolved_in_target": _impact,
         "resolved_late_weight": _number(0),
         "late_slope": _number(0, above=True),
-        "resolved_unknown_time": _impact,
     },
 }
 
@@ -316,7 +314,6 @@ def _build(v: dict[str, dict[str, Any]]) -> Scorecard:
         resolved_in_target=service["resolved_in_target"],
         resolved_late_weight=service["resolved_late_weight"],
         late_slope=service["late_slope"],
-        resolved_unknown_time=service["resolved_unknown_time"],
         signals=dict(v["signals"]),
     )
 

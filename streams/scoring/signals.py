@@ -14,7 +14,7 @@ from streams.scoring.interaction import Interaction
 from streams.scoring.measures import csat_satisfied, nps_category
 from streams.scoring.scorecard import Scorecard
 
-__all__ = ["Signal", "signals_for"]
+__all__ = ["Signal", "resolution_signal", "signals_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,19 +38,16 @@ def _duration(seconds: float) -> str:
     return f"{max(seconds, 0) / 60:.0f} min"
 
 
-def signals_for(event: Interaction, opened_at: float | None, card: Scorecard) -> list[Signal]:
-    """The signals one event carries. `opened_at` is when its ticket opened, if known."""
+def signals_for(event: Interaction, card: Scorecard) -> list[Signal]:
+    """The signals one event carries by itself (a resolution's TTR: `resolution_signal`)."""
     on = _day(event.occurred_at)
     found: list[Signal] = []
-    if event.type == "ticket_resolved":
-        found.append(_resolution(event, on, opened_at, card))
-    else:
-        rule = card.signals.get(event.type)
-        if rule is not None:
-            via = f" via {event.channel}" if event.channel else ""
-            ticket = f"Ticket {event.ticket_id}" if event.ticket_id else "A ticket"
-            reason = rule.reason.format(date=on, via=via, ticket=ticket)
-            found.extend(Signal(i.component, i.value, i.weight, reason) for i in rule.impacts)
+    rule = card.signals.get(event.type)
+    if rule is not None:
+        via = f" via {event.channel}" if event.channel else ""
+        ticket = f"Ticket {event.ticket_id}" if event.ticket_id else "A ticket"
+        reason = rule.reason.format(date=on, via=via, ticket=ticket)
+        found.extend(Signal(i.component, i.value, i.weight, reason) for i in rule.impacts)
 
     if event.nps is not None:
         category = nps_category(event.nps)
@@ -106,26 +103,22 @@ def signals_for(event: Interaction, opened_at: float | None, card: Scorecard) ->
     return found
 
 
-def _resolution(event: Interaction, on: str, opened_at: float | None, card: Scorecard) -> Signal:
-    """A resolved ticket: good within the target, worse the longer past it (TTR)."""
-    ticket = f"Ticket {event.ticket_id}" if event.ticket_id else "A ticket"
-    ttr = event.resolution_seconds
-    if ttr is None and opened_at is not None:
-        ttr = max(0.0, event.occurred_at - opened_at)
-    if ttr is None:
-        known = card.resolved_unknown_time
-        return Signal("service", known.value, known.weight, f"{ticket} resolved on {on}")
+def resolution_signal(ticket_id: str, seconds: float, card: Scorecard) -> Signal:
+    """A resolved ticket (TTR): good within the target, worse the longer past it."""
     target = card.resolution_target_seconds
-    took, goal = _duration(ttr), _duration(target)
-    if ttr <= target:
+    took, goal = _duration(seconds), _duration(target)
+    if seconds <= target:
         good = card.resolved_in_target
         return Signal(
-            "service", good.value, good.weight, f"{ticket} resolved in {took}, target {goal}"
+            "service",
+            good.value,
+            good.weight,
+            f"Ticket {ticket_id} resolved in {took}, target {goal}",
         )
-    value = -min(1.0, card.late_slope * ttr / target)
+    value = -min(1.0, card.late_slope * seconds / target)
     return Signal(
         "service",
         value,
         card.resolved_late_weight,
-        f"{ticket} took {took} to resolve, target {goal}",
+        f"Ticket {ticket_id} took {took} to resolve, target {goal}",
     )

@@ -35,10 +35,10 @@ class CustomerState:
     breakdown: dict[str, list[float]] = field(default_factory=dict)
     #: day number (epoch days) -> counters in `measures.BUCKET_FIELDS` order
     buckets: dict[int, list[float]] = field(default_factory=dict)
-    nps_latest: tuple[float, int] | None = None
-    open_tickets: dict[str, float] = field(default_factory=dict)
-    #: resolved ticket id -> when it was opened (so a reopening keeps the original age)
-    resolved_tickets: dict[str, float] = field(default_factory=dict)
+    #: (event time, event id, NPS) of the newest NPS answer
+    nps_latest: tuple[float, str, int] | None = None
+    #: ticket id -> `tickets.TicketRecord`
+    tickets: dict[str, list[Any]] = field(default_factory=dict)
     #: stable hashes of recent event ids -> event time, for dropping duplicates
     seen: dict[int, float] = field(default_factory=dict)
     negative_drivers: list[Driver] = field(default_factory=list)
@@ -77,8 +77,7 @@ class CustomerState:
                 "b": self.breakdown,
                 "k": [[day, counts] for day, counts in self.buckets.items()],
                 "n": self.nps_latest,
-                "o": self.open_tickets,
-                "x": self.resolved_tickets,
+                "t": self.tickets,
                 "s": [[h, t] for h, t in self.seen.items()],
                 "dn": self.negative_drivers,
                 "dp": self.positive_drivers,
@@ -109,9 +108,8 @@ class CustomerState:
             component_evidence=d["ce"],
             breakdown=d["b"],
             buckets={int(day): counts for day, counts in d["k"]},
-            nps_latest=(nps[0], nps[1]) if nps else None,
-            open_tickets=d["o"],
-            resolved_tickets=d["x"],
+            nps_latest=(nps[0], nps[1], nps[2]) if nps else None,
+            tickets=d["t"],
             seen={int(h): t for h, t in d["s"]},
             negative_drivers=[tuple(x) for x in d["dn"]],
             positive_drivers=[tuple(x) for x in d["dp"]],

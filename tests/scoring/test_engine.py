@@ -169,7 +169,7 @@ def test_state_stays_bounded_for_a_long_lived_customer() -> None:
     ]
     state = run(events)[-1].state
     assert len(state.seen) <= CARD.max_dedupe_ids
-    assert len(state.open_tickets) <= CARD.max_open_tickets
+    assert len(state.tickets) <= CARD.max_open_tickets
     assert len(state.buckets) <= CARD.window_days + 1
     assert len(state.negative_drivers) <= CARD.max_drivers
     assert len(state.to_bytes()) < 16_000
