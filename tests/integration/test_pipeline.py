@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import orjson
 
 from tests.integration.conftest import Worker
 from tests.integration.journeys import Journey, happy, iso, souring
 from tests.integration.kafka_io import Record
+
+SCHEMAS = Path(__file__).parents[2] / "schemas"
+
+
+def follow_schema(stem: str, records: list[Record]) -> None:
+    body = orjson.loads((SCHEMAS / f"{stem}.schema.json").read_bytes())
+    validator = jsonschema_rs.validator_for(body, validate_formats=True)
+    for record in records:
+        validator.validate(record.json())
 
 
 def by_customer(records: list[Record], customer_id: str) -> list[Any]:
@@ -81,6 +92,8 @@ def test_a_souring_customer_gets_a_churn_risk_alert_and_a_happy_one_none(worker:
     assert alert["profile"]["tier"] == "gold"
     assert alert["recommended_action"]
     assert by_customer(alerts, good.customer_id) == []
+    follow_schema("score-update", scores)
+    follow_schema("alert", alerts)
 
     status, body = worker.get(f"/customers/{bad.customer_id}")
     assert status == 200
@@ -140,6 +153,7 @@ def test_garbage_goes_to_the_dead_letter_topic_and_valid_events_around_it_are_sc
         body = record.json()
         assert body["detail"] and body["source"]["topic"] == worker.topics["interactions"]
         assert body["source"]["offset"] >= 0
+    follow_schema("dead-letter", dead)
     payloads = {r.json()["payload"] for r in dead}
     assert "{not json" in payloads
 
