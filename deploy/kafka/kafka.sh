@@ -1,198 +1,335 @@
 #!/usr/bin/env bash
-# A local single-node Apache Kafka (KRaft: broker and controller in one process) for the demo
-# and the tests. Jars come from Maven Central through deploy/kafka/pom.xml and are cached in
-# .cache/kafka/<version>/libs; each port gets its own run directory in .cache/kafka/run-<port>.
+# A local single-node Apache Kafka for the demo and the tests: KRaft, broker and controller in one
+# JVM, listening on 127.0.0.1 only. No Docker: the jars come from Maven Central through
+# deploy/kafka/pom.xml (once per version, cached in .cache/kafka/<version>/libs) and each port
+# gets its own run directory, .cache/kafka/run-<port> (config, data, logs, pid file).
 #
-#   kafka.sh up       start it (a second `up` leaves a running broker alone)
-#   kafka.sh down     stop it; KAFKA_CLEAN=1 or `down --clean` also deletes its data
-#   kafka.sh status   exit 0 if it runs
-#   kafka.sh logs     follow its log
+#   kafka.sh up               start it and wait until it answers clients (a no-op if it runs)
+#   kafka.sh down [--clean]   stop it; --clean (or KAFKA_CLEAN=1) also deletes its data
+#   kafka.sh status           say whether it runs (exit 0 if a broker answers, 1 if not)
+#   kafka.sh logs [-f]        the end of its log (-f: follow it)
 #
-# KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1), KAFKA_HEAP_OPTS.
+# Environment: KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1),
+# KAFKA_HEAP_OPTS (default "-Xms256m -Xmx512m"), KAFKA_START_TIMEOUT (seconds, default 90),
+# KAFKA_CLEAN=1 (same as down --clean).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 pom="$here/pom.xml"
-version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom" | head -n 1)"
+log4j_config="$here/log4j2.yaml"
+
+# the one source of truth for the version is the pom's <kafka.version> property
+version="$(sed -n 's:.*<kafka\.version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</kafka\.version>.*:\1:p' "$pom" | head -n 1)"
+
 port="${KAFKA_PORT:-9092}"
 controller_port="${KAFKA_CONTROLLER_PORT:-$((port + 1))}"
 libs="$root/.cache/kafka/$version/libs"
 run="$root/.cache/kafka/run-$port"
-pidfile="$run/broker.pid"
 config="$run/server.properties"
-log="$run/broker.log"
-heap="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
-ready_timeout="${KAFKA_READY_TIMEOUT:-90}"
+pidfile="$run/broker.pid"
+log="$run/broker.log"       # written by log4j2 (see log4j2.yaml)
+console="$run/console.log"  # the JVM's own stdout/stderr: empty unless the JVM itself fails
+start_timeout="${KAFKA_START_TIMEOUT:-90}"
+stop_timeout=30
 
-say() { printf 'kafka: %s\n' "$*"; }
-die() { printf 'kafka: %s\n' "$*" >&2; exit 1; }
+say() { printf '%s\n' "$*"; }
+die() { printf '%s\n' "$*" >&2; exit 1; }
+
+[ -n "$version" ] || die "Could not read <kafka.version> from $pom."
+for value in "$port" "$controller_port" "$start_timeout"; do
+    [[ "$value" =~ ^[0-9]+$ ]] || die "KAFKA_PORT, KAFKA_CONTROLLER_PORT and KAFKA_START_TIMEOUT must be whole numbers (got '$value')."
+done
+
+# --- prerequisites -------------------------------------------------------------------------
 
 require_java() {
     command -v java >/dev/null 2>&1 ||
-        die "Java 17 or newer is required to run the local Kafka broker: install a JDK (for example 'apt-get install openjdk-17-jre-headless') and try again."
-    local major
-    major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/.*java.specification.version = \([0-9]*\).*/\1/p')"
-    if [ -n "$major" ] && [ "$major" -lt 17 ]; then
-        die "Java 17 or newer is required to run the local Kafka broker (found Java $major): install a newer JDK and try again."
+        die "Java 17 or newer is required to run the local Kafka broker: install a JDK (e.g. apt-get install openjdk-17-jre-headless) and try again."
+    # `java -version` prints e.g.: openjdk version "17.0.15" ... (or "1.8.0_392" up to Java 8)
+    local full major
+    full="$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1)"
+    major="${full%%[.+-]*}"
+    [ "$major" = 1 ] && major="$(printf '%s' "$full" | cut -d. -f2)"
+    if [[ "$major" =~ ^[0-9]+$ ]] && [ "$major" -lt 17 ]; then
+        die "Java 17 or newer is required to run the local Kafka broker (java on PATH is $full): install a newer JDK (e.g. apt-get install openjdk-17-jre-headless) and put it first on PATH."
     fi
 }
 
 require_maven() {
     command -v mvn >/dev/null 2>&1 ||
-        die "Maven is required to fetch the Kafka broker's jars: install it (for example 'apt-get install maven') and try again."
+        die "Maven is required to fetch the Kafka broker's jars from Maven Central once: install it (e.g. apt-get install maven) and try again."
 }
 
-running_pid() {
-    [ -f "$pidfile" ] || return 1
-    local pid
-    pid="$(cat "$pidfile")"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { echo "$pid"; return 0; }
-    return 1
-}
+# --- jars ----------------------------------------------------------------------------------
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The cache is keyed by the pom's checksum too, so editing the pom (another logging binding, an
+# exclusion) refreshes the jars even when the Kafka version stays the same.
+pom_sum() { cksum <"$pom" | cut -d' ' -f1; }
 
 fetch_jars() {
-    [ -f "$libs/.complete" ] && return 0
-    require_maven
-    say "fetching Apache Kafka $version from Maven Central (once) ..."
-    mkdir -p "$libs"
-    local out
-    if ! out="$(mvn -q -B -f "$pom" dependency:copy-dependencies -Dkafka.libs="$libs" 2>&1)"; then
-        printf '%s\n' "$out" >&2
-        die "Maven could not resolve Kafka $version (output above)."
+    if [ -f "$libs/.resolved" ] && [ "$(cat "$libs/.resolved")" = "$(pom_sum)" ]; then
+        return 0
     fi
-    touch "$libs/.complete"
+    require_maven
+    say "Fetching the jars of Apache Kafka $version from Maven Central (once; cached in ${libs#"$root"/}) ..."
+    # resolve into a fresh directory and swap it in only when complete, so an interrupted or
+    # failed download never leaves a half-filled cache behind
+    local tmp="$libs.partial.$$" out
+    rm -rf "$tmp"
+    mkdir -p "$(dirname "$libs")"
+    if ! out="$(mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+        -Dkafka.libs="$tmp" 2>&1)"; then
+        rm -rf "$tmp"
+        printf '%s\n' "$out" >&2
+        die "Maven could not fetch the jars of Apache Kafka $version (its output is above)."
+    fi
+    pom_sum >"$tmp/.resolved"
+    rm -rf "$libs"
+    mv "$tmp" "$libs"
 }
+
+# Runs a Kafka tool (not the broker) with the broker's jars; it logs warnings to tools.log in the
+# run directory. C1-only JIT: these JVMs live a second or two, so start-up speed is what counts.
+kafka_tool() {
+    java -Xmx256m -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+        -Dkafka.logs.dir="$run" -Dkafka.log.file=tools.log -Dkafka.log.level=WARN \
+        -Dlog4j2.configurationFile="$log4j_config" -cp "$libs/*" "$@"
+}
+
+# --- broker state --------------------------------------------------------------------------
+
+# The pid from the pid file if that process is alive and still our broker (not a recycled pid).
+running_pid() {
+    [ -f "$pidfile" ] || return 1
+    local pid args
+    pid="$(cat "$pidfile" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" || return 1
+    if [ -r "/proc/$pid/cmdline" ]; then
+        args="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+    else
+        args="$(ps -p "$pid" -o args= 2>/dev/null || true)"
+    fi
+    case "$args" in *kafka.Kafka*) ;; *) return 1 ;; esac
+    printf '%s\n' "$pid"
+}
+
+# kill -0 alone also succeeds for a zombie (a broker that died as a child of this very script)
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# bash's /dev/tcp: is something accepting TCP connections on 127.0.0.1:$1?
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A real client round trip (metadata + list topics through the admin API), with short client
+# timeouts so one attempt never hangs for the admin client's default 60 s.
+answers_clients() {
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
+        --command-config "$run/client.properties" --list >/dev/null 2>&1
+}
+
+# SIGTERM (the broker shuts down cleanly), then SIGKILL after $stop_timeout s.
+# Prints "stopped" or "killed".
+stop_pid() {
+    local pid="$1" waited=0
+    kill -TERM "$pid" 2>/dev/null || true
+    while alive "$pid" && [ "$waited" -lt $((stop_timeout * 4)) ]; do
+        sleep 0.25
+        waited=$((waited + 1))
+    done
+    if alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        while alive "$pid"; do sleep 0.1; done
+        echo killed
+    else
+        echo stopped
+    fi
+}
+
+show_log_tail() {
+    {
+        if [ -s "$console" ]; then
+            echo "--- last lines of $console ---"
+            tail -n 20 "$console"
+        fi
+        echo "--- last lines of $log ---"
+        tail -n 40 "$log" 2>/dev/null || echo "(no log written)"
+    } >&2
+}
+
+# --- config and storage --------------------------------------------------------------------
 
 write_config() {
     mkdir -p "$run/data"
     cat >"$config" <<EOF
-# generated by deploy/kafka/kafka.sh: single-node KRaft broker for local use
+# Generated by deploy/kafka/kafka.sh on every 'up'; edits here are overwritten.
+# One node that is both the KRaft controller and the broker, reachable on 127.0.0.1 only.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$run/data
-num.partitions=1
-auto.create.topics.enable=false
+
+# A single node cannot replicate: every internal topic gets one replica.
 offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=5
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
+# Fewer partitions for the internal topics than the defaults (50): they are created on the
+# first consumer group / first transactional producer, and that first call is then faster.
+offsets.topic.num.partitions=10
+transaction.state.log.num.partitions=5
+
+# Topics are created explicitly (cx-streams topics, the tests); a typo must not create one.
+auto.create.topics.enable=false
+num.partitions=1
+# No 3 s wait before the first rebalance of a consumer group: tests and the demo start faster.
 group.initial.rebalance.delay.ms=0
-log.segment.bytes=67108864
-log.cleaner.dedupe.buffer.size=33554432
-message.max.bytes=4194304
+
+# Smaller than the defaults so a laptop's disk and memory are spared; topics that need their
+# own retention set it themselves (streams/topics.py). The cleaner's dedupe buffer is taken
+# from the heap (default 128 MiB of it).
+log.segment.bytes=16777216
+log.retention.check.interval.ms=60000
+log.cleaner.dedupe.buffer.size=16777216
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+EOF
+    # client settings for the readiness check: fail fast, the loop retries
+    cat >"$run/client.properties" <<EOF
+request.timeout.ms=5000
+default.api.timeout.ms=8000
 EOF
 }
 
+# KRaft storage is formatted once per data directory (meta.properties marks it); a later 'up'
+# reuses it, 'down --clean' deletes it.
 format_storage() {
     [ -f "$run/data/meta.properties" ] && return 0
     local cluster_id
-    cluster_id="$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
-    java -Dkafka.logs.dir="$run" -Dlog4j2.configurationFile="$here/log4j2.properties" \
-        -cp "$libs/*" kafka.tools.StorageTool format --config "$config" \
-        --cluster-id "$cluster_id" >"$run/format.log" 2>&1 ||
-        { cat "$run/format.log" >&2; die "could not format the KRaft storage in $run/data"; }
+    cluster_id="$(kafka_tool kafka.tools.StorageTool random-uuid | tail -n 1)"
+    if ! kafka_tool kafka.tools.StorageTool format --config "$config" \
+        --cluster-id "$cluster_id" --ignore-formatted >"$run/format.log" 2>&1; then
+        cat "$run/format.log" >&2
+        die "Could not format the KRaft storage in $run/data (the storage tool's output is above)."
+    fi
 }
 
-answers_clients() {
-    java -Xmx128m -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$run" \
-        -cp "$libs/*" org.apache.kafka.tools.TopicCommand \
-        --bootstrap-server "127.0.0.1:$port" --list >/dev/null 2>&1
-}
+# --- commands ------------------------------------------------------------------------------
 
 cmd_up() {
     local pid
     if pid="$(running_pid)"; then
-        say "already running on 127.0.0.1:$port (pid $pid); leaving it alone."
+        say "Kafka is already running on 127.0.0.1:$port (pid $pid); leaving it alone."
         return 0
     fi
     if port_open "$port"; then
-        say "something already listens on 127.0.0.1:$port; leaving it alone (set KAFKA_PORT to use another port)."
+        say "Something already answers on 127.0.0.1:$port (not started by this script); leaving it alone."
         return 0
     fi
     require_java
     fetch_jars
-    mkdir -p "$run"
     write_config
     format_storage
-    local started=$SECONDS
-    # shellcheck disable=SC2086  # $heap is a list of JVM options
-    nohup java $heap -XX:+UseG1GC -Dkafka.logs.dir="$run" \
-        -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$libs/*" \
-        kafka.Kafka "$config" >>"$run/console.log" 2>&1 &
-    echo $! >"$pidfile"
-    # wait for the port, then for a real client request to succeed
-    while ! port_open "$port"; do
-        if ! running_pid >/dev/null; then
-            tail -n 40 "$run/console.log" "$log" 2>/dev/null >&2 || true
-            die "the broker exited during start-up (logs above, in $run)"
+    rm -f "$pidfile"
+    : >"$console"
+
+    local started=$SECONDS heap_opts
+    read -r -a heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+    # nohup + '&': the broker outlives this script and the terminal it was started from.
+    # The GC flags are those of Kafka's own kafka-run-class.sh.
+    nohup java "${heap_opts[@]}" \
+        -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+        -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+        -Dkafka.logs.dir="$run" -Dkafka.log.file=broker.log \
+        -Dlog4j2.configurationFile="$log4j_config" \
+        -cp "$libs/*" kafka.Kafka "$config" </dev/null >>"$console" 2>&1 &
+    pid=$!
+    echo "$pid" >"$pidfile"
+
+    # An open port is not enough (the broker listens before it has caught up with the metadata
+    # log); wait until a real admin request succeeds.
+    until port_open "$port" && answers_clients; do
+        if ! alive "$pid"; then
+            rm -f "$pidfile"
+            show_log_tail
+            die "The Kafka broker exited while starting (see the log lines above; is port $port or $controller_port taken?)."
         fi
-        if [ $((SECONDS - started)) -ge "$ready_timeout" ]; then
-            tail -n 40 "$log" >&2 || true
-            die "the broker did not open 127.0.0.1:$port within ${ready_timeout}s (log: $log)"
+        if [ $((SECONDS - started)) -ge "$start_timeout" ]; then
+            stop_pid "$pid" >/dev/null
+            rm -f "$pidfile"
+            show_log_tail
+            die "The Kafka broker did not answer on 127.0.0.1:$port within ${start_timeout}s, so it was stopped (see the log lines above)."
         fi
         sleep 0.5
     done
-    until answers_clients; do
-        if [ $((SECONDS - started)) -ge "$ready_timeout" ]; then
-            tail -n 40 "$log" >&2 || true
-            die "the broker did not answer clients within ${ready_timeout}s (log: $log)"
-        fi
-        sleep 1
-    done
-    say "Kafka $version is ready on 127.0.0.1:$port (pid $(cat "$pidfile"), log: ${log#"$root"/})"
+    say "Kafka $version is ready on 127.0.0.1:$port (pid $pid, log: $log)"
 }
 
 cmd_down() {
-    local clean="${KAFKA_CLEAN:-0}" pid
-    [ "${1:-}" = "--clean" ] && clean=1
+    local clean="${KAFKA_CLEAN:-0}" pid how
+    case "${1:-}" in
+        --clean) clean=1 ;;
+        "") ;;
+        *) die "usage: kafka.sh down [--clean]" ;;
+    esac
     if pid="$(running_pid)"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 60); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-            say "stopped the broker on 127.0.0.1:$port (pid $pid; it had to be killed)."
-        else
-            say "stopped the broker on 127.0.0.1:$port (pid $pid)."
-        fi
+        how="$(stop_pid "$pid")"
         rm -f "$pidfile"
+        if [ "$how" = killed ]; then
+            say "Kafka on 127.0.0.1:$port (pid $pid) did not stop within ${stop_timeout}s and was killed."
+        else
+            say "Stopped Kafka on 127.0.0.1:$port (pid $pid)."
+        fi
     else
-        say "no local broker of ours runs on 127.0.0.1:$port."
+        rm -f "$pidfile"
+        if port_open "$port"; then
+            say "No Kafka started by this script runs on 127.0.0.1:$port (something else answers there and was left alone)."
+        else
+            say "No Kafka runs on 127.0.0.1:$port; nothing to stop."
+        fi
     fi
     if [ "$clean" = 1 ] && [ -d "$run" ]; then
         rm -rf "$run"
-        say "deleted its data ($run)."
+        say "Deleted its data ($run): the next 'up' starts empty."
     fi
 }
 
 cmd_status() {
     local pid
     if pid="$(running_pid)"; then
-        say "running on 127.0.0.1:$port (pid $pid, Kafka $version)"
-        return 0
+        say "Kafka $version is running on 127.0.0.1:$port (pid $pid, log: $log)."
+    elif port_open "$port"; then
+        say "Something answers on 127.0.0.1:$port, but it was not started by this script."
+    else
+        say "Kafka is not running on 127.0.0.1:$port."
+        return 1
     fi
-    say "not running on 127.0.0.1:$port"
-    return 1
 }
 
-case "${1:-}" in
+cmd_logs() {
+    [ -f "$log" ] || die "No broker log yet at $log (start it with: kafka.sh up)."
+    case "${1:-}" in
+        -f | --follow) exec tail -n 50 -F "$log" ;;
+        "") tail -n 100 "$log" ;;
+        *) die "usage: kafka.sh logs [-f]" ;;
+    esac
+}
+
+command="${1:-}"
+[ $# -gt 0 ] && shift
+case "$command" in
     up) cmd_up ;;
-    down) shift; cmd_down "${1:-}" ;;
+    down) cmd_down "$@" ;;
     status) cmd_status ;;
-    logs) [ -f "$log" ] && exec tail -n 50 -F "$log" || die "no log yet at $log" ;;
-    *) echo "usage: $0 up|down [--clean]|status|logs" >&2; exit 2 ;;
+    logs) cmd_logs "$@" ;;
+    *) die "usage: kafka.sh up | down [--clean] | status | logs [-f]" ;;
 esac

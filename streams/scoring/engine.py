@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from streams.scoring.interaction import Interaction, Profile, format_time
-from streams.scoring.measures import add_to_bucket, csat_satisfied, nps_category, window_measures
+from streams.scoring.measures import (
+    WINDOWS,
+    add_to_bucket,
+    csat_satisfied,
+    nps_category,
+    window_measures,
+)
 from streams.scoring.risk import decide_alerts, is_high_value, next_band, recommended_action
 from streams.scoring.scorecard import COMPONENTS, DEFAULT_SCORECARD, Scorecard
 from streams.scoring.signals import Signal, resolution_signal, signals_for
@@ -127,7 +133,7 @@ def _advance(state: CustomerState, t: float, card: Scorecard) -> None:
         pair[0] *= factor
         pair[1] *= factor
     state.ref = t
-    oldest_day = int(t // DAY) - card.window_days
+    oldest_day = int(t // DAY) - max(WINDOWS)
     for day in [d for d in state.buckets if d <= oldest_day]:
         del state.buckets[day]
 
@@ -177,12 +183,12 @@ def _breakdown_keys(event: Interaction) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _in_window(state: CustomerState, t: float, card: Scorecard) -> bool:
-    return int(t // DAY) > int(state.ref // DAY) - card.window_days
+def _in_window(state: CustomerState, t: float) -> bool:
+    return int(t // DAY) > int(state.ref // DAY) - max(WINDOWS)
 
 
 def _count_resolution(state: CustomerState, done: Resolution, card: Scorecard) -> None:
-    if _in_window(state, done.resolved_at, card):
+    if _in_window(state, done.resolved_at):
         bucket = state.new_bucket(int(done.resolved_at // DAY))
         add_to_bucket(bucket, "ttr_count")
         add_to_bucket(bucket, "ttr_sum", done.seconds)
@@ -200,7 +206,7 @@ def _count_measures(state: CustomerState, event: Interaction, card: Scorecard) -
         or event.ces is not None
         or event.type in ("ticket_opened", "complaint")
     )
-    if not touched or not _in_window(state, t, card):
+    if not touched or not _in_window(state, t):
         return
     bucket = state.new_bucket(int(t // DAY))
     if event.csat is not None:
@@ -441,12 +447,19 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
     for key, (total, _evidence) in state.breakdown.items():
         group, _, name = key.partition(":")
         breakdown[group][name] = _sub_score(total, card)
+    today = int(state.ref // DAY)
     open_since = min((since for _, since in open_tickets(state.tickets)), default=None)
     nps = state.nps_latest[2] if state.nps_latest else None
     measures: dict[str, Any] = {
         "nps_latest": nps,
         "nps_category": nps_category(nps) if nps is not None else None,
-        **window_measures(state.buckets.values()),
+        **{
+            key: value
+            for days in WINDOWS
+            for key, value in window_measures(
+                (b for day, b in state.buckets.items() if day > today - days), f"{days}d"
+            ).items()
+        },
         "open_tickets": len(open_tickets(state.tickets)),
         "longest_open_ticket_seconds": (
             round(max(0.0, state.ref - open_since), 1) if open_since is not None else None

@@ -13,6 +13,7 @@ from typing import Final
 
 __all__ = [
     "BUCKET_FIELDS",
+    "WINDOWS",
     "add_to_bucket",
     "ces_easy_share",
     "csat_satisfied",
@@ -34,6 +35,9 @@ BUCKET_FIELDS: Final = (
     "ttr_sum",
 )
 _INDEX: Final = {name: i for i, name in enumerate(BUCKET_FIELDS)}
+
+#: The rolling event-time windows of the score update's counts and rates, in days.
+WINDOWS: Final = (7, 30)
 
 
 def nps_category(score: int) -> str:
@@ -69,8 +73,8 @@ def add_to_bucket(bucket: list[float], name: str, amount: float = 1.0) -> None:
     bucket[_INDEX[name]] += amount
 
 
-def window_measures(buckets: Iterable[list[float]]) -> dict[str, float | int | None]:
-    """Sum daily buckets into the `*_30d` figures of the score update."""
+def window_measures(buckets: Iterable[list[float]], suffix: str) -> dict[str, float | int | None]:
+    """Sum daily buckets into the score update's figures for one window (`suffix`: 7d, 30d)."""
     total = [0.0] * len(BUCKET_FIELDS)
     for bucket in buckets:
         for i, value in enumerate(bucket):
@@ -78,12 +82,12 @@ def window_measures(buckets: Iterable[list[float]]) -> dict[str, float | int | N
     t = dict(zip(BUCKET_FIELDS, total, strict=True))
     csat_n, ces_n, ttr_n = int(t["csat_responses"]), int(t["ces_responses"]), int(t["ttr_count"])
     return {
-        "csat_responses_30d": csat_n,
-        "csat_satisfied_rate_30d": round(t["csat_satisfied"] / csat_n, 4) if csat_n else None,
-        "ces_responses_30d": ces_n,
-        "ces_mean_30d": round(t["ces_sum"] / ces_n, 3) if ces_n else None,
-        "ces_easy_share_30d": round(t["ces_easy"] / ces_n, 4) if ces_n else None,
-        "tickets_opened_30d": int(t["tickets_opened"]),
-        "complaints_30d": int(t["complaints"]),
-        "ttr_mean_seconds_30d": round(t["ttr_sum"] / ttr_n, 1) if ttr_n else None,
+        f"csat_responses_{suffix}": csat_n,
+        f"csat_satisfied_rate_{suffix}": round(t["csat_satisfied"] / csat_n, 4) if csat_n else None,
+        f"ces_responses_{suffix}": ces_n,
+        f"ces_mean_{suffix}": round(t["ces_sum"] / ces_n, 3) if ces_n else None,
+        f"ces_easy_share_{suffix}": round(t["ces_easy"] / ces_n, 4) if ces_n else None,
+        f"tickets_opened_{suffix}": int(t["tickets_opened"]),
+        f"complaints_{suffix}": int(t["complaints"]),
+        f"ttr_mean_seconds_{suffix}": round(t["ttr_sum"] / ttr_n, 1) if ttr_n else None,
     }

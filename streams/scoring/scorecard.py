@@ -76,7 +76,6 @@ class Scorecard:
     silence_factor: float
     silence_min_seconds: float
     rhythm_weight: float
-    window_days: int
     allowed_lateness_seconds: float
     max_drivers: int
     max_dedupe_ids: int
@@ -213,7 +212,7 @@ _SECTIONS: Final[dict[str, dict[str, Check]]] = {
         "min_days": _number(0, above=True),
         "rhythm_weight": _number(0, 1, above=True),
     },
-    "windows": {"days": _count, "allowed_lateness_hours": _number(0)},
+    "windows": {"allowed_lateness_hours": _number(0)},
     "limits": {"drivers": _count, "dedupe_ids": _count, "open_tickets": _count},
     "surveys": {
         "nps_weight": _number(0),
@@ -297,7 +296,6 @@ def _build(v: dict[str, dict[str, Any]]) -> Scorecard:
         silence_factor=v["silence"]["factor"],
         silence_min_seconds=v["silence"]["min_days"] * DAY,
         rhythm_weight=v["silence"]["rhythm_weight"],
-        window_days=v["windows"]["days"],
         allowed_lateness_seconds=v["windows"]["allowed_lateness_hours"] * HOUR,
         max_drivers=v["limits"]["drivers"],
         max_dedupe_ids=v["limits"]["dedupe_ids"],

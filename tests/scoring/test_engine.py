@@ -170,7 +170,7 @@ def test_state_stays_bounded_for_a_long_lived_customer() -> None:
     state = run(events)[-1].state
     assert len(state.seen) <= CARD.max_dedupe_ids
     assert len(state.tickets) <= CARD.max_open_tickets
-    assert len(state.buckets) <= CARD.window_days + 1
+    assert len(state.buckets) <= 31
     assert len(state.negative_drivers) <= CARD.max_drivers
     assert len(state.to_bytes()) < 16_000
 
@@ -224,3 +224,21 @@ def test_no_rhythm_no_silence_and_activity_resets_it() -> None:
     assert silence_deadline(state, CARD) is None
     back = score_event(state, ev(99, "login", 40 * DAY), CARD).state
     assert silence_deadline(back, CARD) is not None
+
+
+def test_counts_and_rates_over_the_last_7_and_30_days() -> None:
+    outcomes = run(
+        [
+            ev(1, "csat_response", 0, csat=1),
+            ev(2, "complaint", DAY),
+            ev(3, "csat_response", 20 * DAY, csat=5),
+            ev(4, "ticket_opened", 21 * DAY, ticket_id="T-1"),
+            ev(5, "csat_response", 22 * DAY, csat=4),
+        ]
+    )
+    m = outcomes[-1].update["measures"]  # type: ignore[index]
+    assert (m["csat_responses_30d"], m["csat_satisfied_rate_30d"]) == (3, round(2 / 3, 4))
+    assert (m["csat_responses_7d"], m["csat_satisfied_rate_7d"]) == (2, 1.0)
+    assert (m["complaints_30d"], m["complaints_7d"]) == (1, 0)
+    assert (m["tickets_opened_30d"], m["tickets_opened_7d"]) == (1, 1)
+    assert m["open_tickets"] == 1 and m["longest_open_ticket_seconds"] == DAY

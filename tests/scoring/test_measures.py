@@ -32,7 +32,7 @@ def test_ces_easy_share_is_five_to_seven() -> None:
 def test_window_measures_sum_daily_buckets() -> None:
     day1 = [2, 1, 1, 6, 1, 1, 0, 1, 3600]
     day2 = [2, 2, 1, 2, 0, 2, 1, 1, 7200]
-    m = window_measures([day1, day2])
+    m = window_measures([day1, day2], "30d")
     assert m["csat_responses_30d"] == 4
     assert m["csat_satisfied_rate_30d"] == 0.75
     assert m["ces_mean_30d"] == 4.0
@@ -43,7 +43,7 @@ def test_window_measures_sum_daily_buckets() -> None:
 
 
 def test_window_measures_with_no_responses_are_none() -> None:
-    m = window_measures([])
-    assert m["csat_satisfied_rate_30d"] is None
-    assert m["ces_mean_30d"] is None
-    assert m["ttr_mean_seconds_30d"] is None
+    m = window_measures([], "7d")
+    assert m["csat_satisfied_rate_7d"] is None
+    assert m["ces_mean_7d"] is None
+    assert m["ttr_mean_seconds_7d"] is None
