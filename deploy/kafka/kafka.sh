@@ -23,6 +23,7 @@ log4j_config="$here/log4j2.yaml"
 version="$(sed -n 's:.*<kafka\.version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</kafka\.version>.*:\1:p' "$pom" | head -n 1)"
 
 port="${KAFKA_PORT:-9092}"
+[[ "$port" =~ ^[0-9]+$ ]] || { echo "KAFKA_PORT must be a port number (got '$port')." >&2; exit 1; }
 controller_port="${KAFKA_CONTROLLER_PORT:-$((port + 1))}"
 libs="$root/.cache/kafka/$version/libs"
 run="$root/.cache/kafka/run-$port"
@@ -37,9 +38,8 @@ say() { printf '%s\n' "$*"; }
 die() { printf '%s\n' "$*" >&2; exit 1; }
 
 [ -n "$version" ] || die "Could not read <kafka.version> from $pom."
-for value in "$port" "$controller_port" "$start_timeout"; do
-    [[ "$value" =~ ^[0-9]+$ ]] || die "KAFKA_PORT, KAFKA_CONTROLLER_PORT and KAFKA_START_TIMEOUT must be whole numbers (got '$value')."
-done
+[[ "$controller_port" =~ ^[0-9]+$ ]] || die "KAFKA_CONTROLLER_PORT must be a port number (got '$controller_port')."
+[[ "$start_timeout" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be a number of seconds (got '$start_timeout')."
 
 # --- prerequisites -------------------------------------------------------------------------
 
@@ -75,18 +75,20 @@ fetch_jars() {
     say "Fetching the jars of Apache Kafka $version from Maven Central (once; cached in ${libs#"$root"/}) ..."
     # resolve into a fresh directory and swap it in only when complete, so an interrupted or
     # failed download never leaves a half-filled cache behind
-    local tmp="$libs.partial.$$" out
-    rm -rf "$tmp"
+    local out
+    partial="$libs.partial.$$"
+    trap 'rm -rf "$partial"' EXIT
     mkdir -p "$(dirname "$libs")"
     if ! out="$(mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-        -Dkafka.libs="$tmp" 2>&1)"; then
-        rm -rf "$tmp"
-        printf '%s\n' "$out" >&2
+        -Dkafka.libs="$partial" 2>&1)"; then
+        # (Maven 3.8 prints colour resets even in batch mode: drop them)
+        printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' >&2
         die "Maven could not fetch the jars of Apache Kafka $version (its output is above)."
     fi
-    pom_sum >"$tmp/.resolved"
+    pom_sum >"$partial/.resolved"
     rm -rf "$libs"
-    mv "$tmp" "$libs"
+    mv "$partial" "$libs"
+    trap - EXIT
 }
 
 # Runs a Kafka tool (not the broker) with the broker's jars; it logs warnings to tools.log in the
@@ -148,14 +150,22 @@ stop_pid() {
     fi
 }
 
+# What this start wrote to the log (from byte $1 on): its errors first, then its last lines.
 show_log_tail() {
+    local from="$1" lines
+    lines="$(tail -c +"$((from + 1))" "$log" 2>/dev/null || true)"
     {
-        if [ -s "$console" ]; then
-            echo "--- last lines of $console ---"
-            tail -n 20 "$console"
+        [ -s "$console" ] && { echo "--- $console ---"; tail -n 20 "$console"; }
+        if [ -z "$lines" ]; then
+            echo "--- nothing was written to $log ---"
+        else
+            if grep -qE '^\[[^]]*\] (ERROR|FATAL) ' <<<"$lines"; then
+                echo "--- errors in $log ---"
+                grep -E '^\[[^]]*\] (ERROR|FATAL) ' <<<"$lines" | tail -n 5
+            fi
+            echo "--- last lines of $log ---"
+            tail -n 15 <<<"$lines"
         fi
-        echo "--- last lines of $log ---"
-        tail -n 40 "$log" 2>/dev/null || echo "(no log written)"
     } >&2
 }
 
@@ -235,6 +245,9 @@ cmd_up() {
         say "Something already answers on 127.0.0.1:$port (not started by this script); leaving it alone."
         return 0
     fi
+    if port_open "$controller_port"; then
+        die "Port $controller_port, which the Kafka controller needs, is taken by another program: free it or set KAFKA_CONTROLLER_PORT to a free port."
+    fi
     require_java
     fetch_jars
     write_config
@@ -242,7 +255,9 @@ cmd_up() {
     rm -f "$pidfile"
     : >"$console"
 
-    local started=$SECONDS heap_opts
+    local started=$SECONDS log_from heap_opts
+    log_from=0
+    [ -f "$log" ] && log_from="$(wc -c <"$log")"
     read -r -a heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
     # nohup + '&': the broker outlives this script and the terminal it was started from.
     # The GC flags are those of Kafka's own kafka-run-class.sh.
@@ -260,13 +275,13 @@ cmd_up() {
     until port_open "$port" && answers_clients; do
         if ! alive "$pid"; then
             rm -f "$pidfile"
-            show_log_tail
-            die "The Kafka broker exited while starting (see the log lines above; is port $port or $controller_port taken?)."
+            show_log_tail "$log_from"
+            die "The Kafka broker exited while starting (see the log lines above)."
         fi
         if [ $((SECONDS - started)) -ge "$start_timeout" ]; then
+            show_log_tail "$log_from"
             stop_pid "$pid" >/dev/null
             rm -f "$pidfile"
-            show_log_tail
             die "The Kafka broker did not answer on 127.0.0.1:$port within ${start_timeout}s, so it was stopped (see the log lines above)."
         fi
         sleep 0.5

@@ -23,7 +23,7 @@ from streams.scoring.measures import (
 )
 from streams.scoring.risk import decide_alerts, is_high_value, next_band, recommended_action
 from streams.scoring.scorecard import COMPONENTS, DEFAULT_SCORECARD, Scorecard
-from streams.scoring.signals import Signal, resolution_signal, signals_for
+from streams.scoring.signals import Signal, overdue_signal, resolution_signal, signals_for
 from streams.scoring.state import CustomerState, Driver
 from streams.scoring.tickets import Resolution, open_tickets, track_ticket
 
@@ -229,9 +229,26 @@ def _points(pull: float, card: Scorecard) -> float:
     return 50.0 + 50.0 * math.tanh(pull / card.score_scale)
 
 
+def _overdue(state: CustomerState, card: Scorecard) -> list[tuple[float, str, float, str]]:
+    """Open tickets past the resolution target, as of the customer's newest event:
+    (pull, opening event id or ticket id, open since, reason). Not stored: derived each time."""
+    out = []
+    for ticket, since, opened_by in open_tickets(state.tickets):
+        age = state.ref - since
+        if age > card.resolution_target_seconds:
+            signal = overdue_signal(ticket, age, card)
+            pull = signal.value * signal.weight * card.component_weights[signal.component]
+            out.append((pull, opened_by or ticket, since, signal.reason))
+    return out
+
+
+def _total_pull(state: CustomerState, card: Scorecard) -> float:
+    return sum(state.component_sum) + sum(item[0] for item in _overdue(state, card))
+
+
 def _composite(state: CustomerState, card: Scorecard) -> tuple[float, float]:
     evidence = sum(state.component_evidence)
-    score = round(_points(sum(state.component_sum), card), 1)
+    score = round(_points(_total_pull(state, card), card), 1)
     confidence = round(evidence / (evidence + card.confidence_evidence), 3)
     return score, confidence
 
@@ -279,7 +296,7 @@ def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outco
         action = recommended_action(
             decision.kind,
             top["type"] if top else None,
-            _ticket_of(state, top["event_id"]) if top else None,
+            _ticket_of(top["reason"]) if top else None,
             high_value,
         )
         alerts.append(
@@ -383,19 +400,28 @@ def check_silence(
     return Outcome(state, "silent", None, [alert])
 
 
-def _ticket_of(state: CustomerState, event_id: str) -> str | None:
-    for driver in state.negative_drivers:
-        if driver[1] == event_id and driver[6].startswith("Ticket "):
-            return driver[6].split()[1]
-    return None
+def _ticket_of(reason: str) -> str | None:
+    return reason.split()[1] if reason.startswith("Ticket ") else None
 
 
 def _drivers(
     state: CustomerState, card: Scorecard, *, positive: bool = True, negative: bool = True
 ) -> list[dict[str, Any]]:
     """The signals that move the score most now, in score points, strongest first."""
-    total = sum(state.component_sum)
+    total = _total_pull(state, card)
     now = _points(total, card)
+    by_event: dict[str, dict[str, Any]] = {}
+    if negative:
+        for pull, opened_by, since, reason in _overdue(state, card):
+            by_event[opened_by] = {
+                "event_id": opened_by,
+                "type": "ticket_opened",
+                "occurred_at": format_time(since),
+                "component": "service",
+                "impact": now - _points(total - pull, card),
+                "reason": reason,
+                "_largest": 0.0,
+            }
     chosen: list[Driver] = []
     if negative:
         chosen += state.negative_drivers
@@ -403,7 +429,6 @@ def _drivers(
         chosen += state.positive_drivers
     # One event can move several components (a complaint: service and sentiment): one driver
     # per event, its impacts summed, named after the component it moved most.
-    by_event: dict[str, dict[str, Any]] = {}
     for _rank, event_id, kind, at, component, pull, reason in chosen:
         # what the score would lose (or gain) without this signal
         decayed = pull * 2.0 ** (-(state.ref - at) / card.half_life_seconds)
@@ -448,7 +473,8 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         group, _, name = key.partition(":")
         breakdown[group][name] = _sub_score(total, card)
     today = int(state.ref // DAY)
-    open_since = min((since for _, since in open_tickets(state.tickets)), default=None)
+    overdue = sum(item[0] for item in _overdue(state, card))
+    open_since = min((since for _, since, _ in open_tickets(state.tickets)), default=None)
     nps = state.nps_latest[2] if state.nps_latest else None
     measures: dict[str, Any] = {
         "nps_latest": nps,
@@ -471,7 +497,8 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         "band": state.band or next_band(None, score, card),
         "confidence": confidence,
         "components": {
-            name: _sub_score(state.component_sum[i], card) for i, name in enumerate(COMPONENTS)
+            name: _sub_score(state.component_sum[i] + overdue * (name == "service"), card)
+            for i, name in enumerate(COMPONENTS)
         },
         "breakdown": breakdown,
         "measures": measures,

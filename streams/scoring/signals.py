@@ -14,7 +14,7 @@ from streams.scoring.interaction import Interaction
 from streams.scoring.measures import csat_satisfied, nps_category
 from streams.scoring.scorecard import Scorecard
 
-__all__ = ["Signal", "resolution_signal", "signals_for"]
+__all__ = ["Signal", "overdue_signal", "resolution_signal", "signals_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,4 +121,16 @@ def resolution_signal(ticket_id: str, seconds: float, card: Scorecard) -> Signal
         value,
         card.resolved_late_weight,
         f"Ticket {ticket_id} took {took} to resolve, target {goal}",
+    )
+
+
+def overdue_signal(ticket_id: str, age: float, card: Scorecard) -> Signal:
+    """An open ticket past the resolution target: worse the longer it stays open."""
+    target = card.resolution_target_seconds
+    value = -min(1.0, card.late_slope * age / target)
+    return Signal(
+        "service",
+        value,
+        card.resolved_late_weight,
+        f"Ticket {ticket_id} open {_duration(age)}, target {_duration(target)}",
     )

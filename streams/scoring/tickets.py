@@ -1,8 +1,9 @@
 """Ticket lifecycles, whatever order their events arrive in, and time to resolution (TTR).
 
-A ticket record is `[opened_at, status_at, is_open, pending]`: the earliest opening seen, the
-event time of the newest status change, whether that change left it open, and resolutions
-that arrived before the opening (their TTR is known once it arrives).
+A ticket record is `[opened_at, status_at, is_open, pending, opened_by]`: the earliest opening
+seen, the event time of the newest status change, whether that change left it open,
+resolutions that arrived before the opening (their TTR is known once it arrives), and the id
+of the opening event.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from streams.scoring.interaction import Interaction
 
 __all__ = ["Resolution", "TicketRecord", "open_tickets", "track_ticket"]
 
-#: [opened_at | None, status_at, is_open, pending resolutions [[resolved_at, event_id, keys]]]
+#: [opened_at | None, status_at, is_open, pending [[resolved_at, event_id, keys]], opened_by]
 TicketRecord = list[Any]
 
 _MAX_PENDING = 4
@@ -40,11 +41,11 @@ def track_ticket(
         return []
     record = tickets.get(ticket)
     if record is None:
-        record = tickets[ticket] = [None, None, False, []]
+        record = tickets[ticket] = [None, None, False, [], None]
     found: list[Resolution] = []
     if event.type == "ticket_opened":
-        if record[0] is None or t < record[0]:
-            record[0] = t
+        if record[0] is None or (t, event.event_id) < (record[0], record[4]):
+            record[0], record[4] = t, event.event_id
         for resolved_at, event_id, pending_keys in record[3]:
             seconds = max(0.0, resolved_at - record[0])
             found.append(Resolution(ticket, seconds, resolved_at, event_id, tuple(pending_keys)))
@@ -65,15 +66,16 @@ def track_ticket(
 
 
 def _set_status(record: TicketRecord, t: float, *, is_open: bool) -> None:
-    # The newest event time decides; at a tie, open wins, so arrival order never matters.
-    if record[1] is None or t > record[1] or (t == record[1] and is_open):
+    # The newest event time decides; at a tie, resolved wins, so arrival order never matters.
+    if record[1] is None or t > record[1] or (t == record[1] and not is_open):
         record[1], record[2] = t, is_open
 
 
-def open_tickets(tickets: dict[str, TicketRecord]) -> list[tuple[str, float]]:
-    """Open tickets with the time they have been open since (their opening, if known)."""
+def open_tickets(tickets: dict[str, TicketRecord]) -> list[tuple[str, float, str | None]]:
+    """Open tickets: id, the time they have been open since (the opening, if known), and the
+    opening event's id."""
     return [
-        (ticket, record[0] if record[0] is not None else record[1])
+        (ticket, record[0] if record[0] is not None else record[1], record[4])
         for ticket, record in tickets.items()
         if record[2]
     ]

@@ -242,3 +242,15 @@ def test_counts_and_rates_over_the_last_7_and_30_days() -> None:
     assert (m["complaints_30d"], m["complaints_7d"]) == (1, 0)
     assert (m["tickets_opened_30d"], m["tickets_opened_7d"]) == (1, 1)
     assert m["open_tickets"] == 1 and m["longest_open_ticket_seconds"] == DAY
+
+
+def test_an_open_ticket_past_its_target_weighs_more_the_longer_it_stays_open() -> None:
+    opened = [ev(1, "login", 0), ev(2, "ticket_opened", 60, ticket_id="T-88", channel="chat")]
+    fresh = score_update(run([*opened, ev(3, "login", 0.5 * DAY)])[-1].state, CARD)
+    late = score_update(run([*opened, ev(3, "login", 5 * DAY)])[-1].state, CARD)
+    assert late["score"] < fresh["score"]
+    aging = [d for d in late["drivers"] if d["event_id"] == "e2"]
+    assert aging and aging[0]["reason"] == "Ticket T-88 open 5.0 days, target 1 day"
+    resolved = run([*opened, ev(3, "ticket_resolved", 5 * DAY, ticket_id="T-88")])[-1].update
+    assert resolved is not None
+    assert not [d for d in resolved["drivers"] if d["reason"].startswith("Ticket T-88 open ")]
