@@ -115,22 +115,15 @@ def resolution_signal(ticket_id: str, seconds: float, card: Scorecard) -> Signal
             good.weight,
             f"Ticket {ticket_id} resolved in {took}, target {goal}",
         )
-    value = -min(1.0, card.late_slope * seconds / target)
-    return Signal(
-        "service",
-        value,
-        card.resolved_late_weight,
-        f"Ticket {ticket_id} took {took} to resolve, target {goal}",
-    )
+    return _late(f"Ticket {ticket_id} took {took} to resolve, target {goal}", seconds, card)
 
 
 def overdue_signal(ticket_id: str, age: float, card: Scorecard) -> Signal:
     """An open ticket past the resolution target: worse the longer it stays open."""
-    target = card.resolution_target_seconds
-    value = -min(1.0, card.late_slope * age / target)
-    return Signal(
-        "service",
-        value,
-        card.resolved_late_weight,
-        f"Ticket {ticket_id} open {_duration(age)}, target {_duration(target)}",
-    )
+    target = _duration(card.resolution_target_seconds)
+    return _late(f"Ticket {ticket_id} open {_duration(age)}, target {target}", age, card)
+
+
+def _late(reason: str, seconds: float, card: Scorecard) -> Signal:
+    value = -min(1.0, card.late_slope * seconds / card.resolution_target_seconds)
+    return Signal("service", value, card.resolved_late_weight, reason)
