@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from streams.scoring.interaction import Interaction, Profile, format_time
 from streams.scoring.measures import (
+    BUCKET_FIELDS,
     WINDOWS,
     add_to_bucket,
     csat_satisfied,
@@ -39,6 +40,7 @@ __all__ = [
 _COMPONENT_INDEX: Final = {name: i for i, name in enumerate(COMPONENTS)}
 _ALERT_NAMESPACE: Final = uuid.UUID("6f1c1f5e-3b1f-4a43-9d6e-2c1b7f0a9e51")
 DAY: Final = 86400.0
+_EVENTS: Final = BUCKET_FIELDS.index("events")
 
 
 @dataclass(slots=True)
@@ -201,14 +203,10 @@ def _count_measures(state: CustomerState, event: Interaction, card: Scorecard) -
         latest = (t, event.event_id, event.nps)
         if state.nps_latest is None or latest[:2] > state.nps_latest[:2]:
             state.nps_latest = latest
-    touched = (
-        event.csat is not None
-        or event.ces is not None
-        or event.type in ("ticket_opened", "complaint")
-    )
-    if not touched or not _in_window(state, t):
+    if not _in_window(state, t):
         return
     bucket = state.new_bucket(int(t // DAY))
+    add_to_bucket(bucket, "events")
     if event.csat is not None:
         add_to_bucket(bucket, "csat_responses")
         if csat_satisfied(event.csat):
@@ -229,21 +227,71 @@ def _points(pull: float, card: Scorecard) -> float:
     return 50.0 + 50.0 * math.tanh(pull / card.score_scale)
 
 
-def _overdue(state: CustomerState, card: Scorecard) -> list[tuple[float, str, float, str]]:
-    """Open tickets past the resolution target, as of the customer's newest event:
-    (pull, opening event id or ticket id, open since, reason). Not stored: derived each time."""
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A signal of how things stand as of the customer's newest event, derived each time from
+    order-independent state rather than stored: an open ticket past its target, a lapse."""
+
+    pull: float
+    component: str
+    event_id: str | None
+    type: str | None
+    since: float
+    reason: str
+
+
+def _standing(state: CustomerState, card: Scorecard) -> list[Standing]:
     out = []
     for ticket, since, opened_by in open_tickets(state.tickets):
         age = state.ref - since
         if age > card.resolution_target_seconds:
             signal = overdue_signal(ticket, age, card)
             pull = signal.value * signal.weight * card.component_weights[signal.component]
-            out.append((pull, opened_by or ticket, since, signal.reason))
+            out.append(
+                Standing(
+                    pull,
+                    signal.component,
+                    opened_by or ticket,
+                    "ticket_opened",
+                    since,
+                    signal.reason,
+                )
+            )
+    lapse = _lapse(state, card)
+    if lapse is not None:
+        out.append(lapse)
     return out
 
 
+def _lapse(state: CustomerState, card: Scorecard) -> Standing | None:
+    """Engagement against the customer's own rhythm: active days in the last 7 days against
+    their usual week over the 23 days before."""
+    today = int(state.ref // DAY)
+    recent = usual = 0
+    for day, bucket in state.buckets.items():
+        if bucket[_EVENTS] > 0:
+            if day > today - 7:
+                recent += 1
+            elif day > today - 30:
+                usual += 1
+    per_week = usual * 7 / 23
+    if per_week < card.rhythm_min_active_days or recent >= per_week:
+        return None
+    shortfall = (per_week - recent) / per_week
+    signal = Signal(
+        "engagement",
+        -shortfall,
+        card.rhythm_lapse_weight,
+        f"Active on {recent} of the last 7 days; usually about {per_week:.0f}",
+    )
+    pull = signal.value * signal.weight * card.component_weights[signal.component]
+    return Standing(
+        pull, signal.component, state.last_event_id, state.last_event_type, state.ref, signal.reason
+    )
+
+
 def _total_pull(state: CustomerState, card: Scorecard) -> float:
-    return sum(state.component_sum) + sum(item[0] for item in _overdue(state, card))
+    return sum(state.component_sum) + sum(s.pull for s in _standing(state, card))
 
 
 def _composite(state: CustomerState, card: Scorecard) -> tuple[float, float]:
@@ -412,14 +460,14 @@ def _drivers(
     now = _points(total, card)
     by_event: dict[str, dict[str, Any]] = {}
     if negative:
-        for pull, opened_by, since, reason in _overdue(state, card):
-            by_event[opened_by] = {
-                "event_id": opened_by,
-                "type": "ticket_opened",
-                "occurred_at": format_time(since),
-                "component": "service",
-                "impact": now - _points(total - pull, card),
-                "reason": reason,
+        for standing in _standing(state, card):
+            by_event[standing.event_id or standing.reason] = {
+                "event_id": standing.event_id,
+                "type": standing.type,
+                "occurred_at": format_time(standing.since),
+                "component": standing.component,
+                "impact": now - _points(total - standing.pull, card),
+                "reason": standing.reason,
                 "_largest": 0.0,
             }
     chosen: list[Driver] = []
@@ -473,7 +521,7 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         group, _, name = key.partition(":")
         breakdown[group][name] = _sub_score(total, card)
     today = int(state.ref // DAY)
-    overdue = sum(item[0] for item in _overdue(state, card))
+    standing = _standing(state, card)
     open_since = min((since for _, since, _ in open_tickets(state.tickets)), default=None)
     nps = state.nps_latest[2] if state.nps_latest else None
     measures: dict[str, Any] = {
@@ -497,7 +545,9 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         "band": state.band or next_band(None, score, card),
         "confidence": confidence,
         "components": {
-            name: _sub_score(state.component_sum[i] + overdue * (name == "service"), card)
+            name: _sub_score(
+                state.component_sum[i] + sum(s.pull for s in standing if s.component == name), card
+            )
             for i, name in enumerate(COMPONENTS)
         },
         "breakdown": breakdown,

@@ -33,6 +33,7 @@ BUCKET_FIELDS: Final = (
     "complaints",
     "ttr_count",
     "ttr_sum",
+    "events",
 )
 _INDEX: Final = {name: i for i, name in enumerate(BUCKET_FIELDS)}
 
@@ -76,12 +77,14 @@ def add_to_bucket(bucket: list[float], name: str, amount: float = 1.0) -> None:
 def window_measures(buckets: Iterable[list[float]], suffix: str) -> dict[str, float | int | None]:
     """Sum daily buckets into the score update's figures for one window (`suffix`: 7d, 30d)."""
     total = [0.0] * len(BUCKET_FIELDS)
-    for bucket in buckets:
+    buckets_seen = list(buckets)
+    for bucket in buckets_seen:
         for i, value in enumerate(bucket):
             total[i] += value
     t = dict(zip(BUCKET_FIELDS, total, strict=True))
     csat_n, ces_n, ttr_n = int(t["csat_responses"]), int(t["ces_responses"]), int(t["ttr_count"])
     return {
+        f"active_days_{suffix}": sum(1 for bucket in buckets_seen if bucket[_INDEX["events"]] > 0),
         f"csat_responses_{suffix}": csat_n,
         f"csat_satisfied_rate_{suffix}": round(t["csat_satisfied"] / csat_n, 4) if csat_n else None,
         f"ces_responses_{suffix}": ces_n,

@@ -76,6 +76,8 @@ class Scorecard:
     silence_factor: float
     silence_min_seconds: float
     rhythm_weight: float
+    rhythm_min_active_days: float
+    rhythm_lapse_weight: float
     allowed_lateness_seconds: float
     max_drivers: int
     max_dedupe_ids: int
@@ -212,6 +214,10 @@ _SECTIONS: Final[dict[str, dict[str, Check]]] = {
         "min_days": _number(0, above=True),
         "rhythm_weight": _number(0, 1, above=True),
     },
+    "engagement": {
+        "min_active_days_per_week": _number(0, 7, above=True),
+        "lapse_weight": _number(0),
+    },
     "windows": {"allowed_lateness_hours": _number(0)},
     "limits": {"drivers": _count, "dedupe_ids": _count, "open_tickets": _count},
     "surveys": {
@@ -296,6 +302,8 @@ def _build(v: dict[str, dict[str, Any]]) -> Scorecard:
         silence_factor=v["silence"]["factor"],
         silence_min_seconds=v["silence"]["min_days"] * DAY,
         rhythm_weight=v["silence"]["rhythm_weight"],
+        rhythm_min_active_days=v["engagement"]["min_active_days_per_week"],
+        rhythm_lapse_weight=v["engagement"]["lapse_weight"],
         allowed_lateness_seconds=v["windows"]["allowed_lateness_hours"] * HOUR,
         max_drivers=v["limits"]["drivers"],
         max_dedupe_ids=v["limits"]["dedupe_ids"],

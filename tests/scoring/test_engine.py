@@ -254,3 +254,16 @@ def test_an_open_ticket_past_its_target_weighs_more_the_longer_it_stays_open() -
     resolved = run([*opened, ev(3, "ticket_resolved", 5 * DAY, ticket_id="T-88")])[-1].update
     assert resolved is not None
     assert not [d for d in resolved["drivers"] if d["reason"].startswith("Ticket T-88 open ")]
+
+
+def test_a_lapse_against_the_customers_own_rhythm_lowers_engagement() -> None:
+    usual = [ev(i, "login", i * DAY, channel="app") for i in range(23)]  # daily for 23 days
+    steady = score_update(
+        run([*usual, *[ev(100 + i, "login", (23 + i) * DAY) for i in range(7)]])[-1].state, CARD
+    )
+    lapsed = score_update(run([*usual, ev(200, "login", 29 * DAY)])[-1].state, CARD)
+    assert lapsed["components"]["engagement"] < steady["components"]["engagement"]
+    assert lapsed["measures"]["active_days_7d"] == 1
+    reasons = [d["reason"] for d in lapsed["drivers"]]
+    assert "Active on 1 of the last 7 days; usually about 7" in reasons
+    assert not any(r.startswith("Active on") for r in (d["reason"] for d in steady["drivers"]))

@@ -30,10 +30,11 @@ def test_ces_easy_share_is_five_to_seven() -> None:
 
 
 def test_window_measures_sum_daily_buckets() -> None:
-    day1 = [2, 1, 1, 6, 1, 1, 0, 1, 3600]
-    day2 = [2, 2, 1, 2, 0, 2, 1, 1, 7200]
+    day1 = [2, 1, 1, 6, 1, 1, 0, 1, 3600, 5]
+    day2 = [2, 2, 1, 2, 0, 2, 1, 1, 7200, 3]
     m = window_measures([day1, day2], "30d")
     assert m["csat_responses_30d"] == 4
+    assert m["active_days_30d"] == 2
     assert m["csat_satisfied_rate_30d"] == 0.75
     assert m["ces_mean_30d"] == 4.0
     assert m["ces_easy_share_30d"] == 0.5
