@@ -72,7 +72,7 @@ fetch_jars() {
         return 0
     fi
     require_maven
-    say "Fetching the jars of Apache Kafka $version from Maven Central (once; cached in ${libs#"$root"/}) ..."
+    say "Fetching the jars of Apache Kafka $version with Maven from Maven Central (once; cached in ${libs#"$root"/}) ..."
     # resolve into a fresh directory and swap it in only when complete, so an interrupted or
     # failed download never leaves a half-filled cache behind
     local out
@@ -235,9 +235,40 @@ format_storage() {
 
 # --- commands ------------------------------------------------------------------------------
 
+# Waits until broker $1 answers clients. An open port is not enough (the broker listens before it
+# has caught up with its metadata log), so a real admin request must succeed. On failure shows
+# what the broker logged since byte $2 of its log, stops it if $3 is "stop", and exits 1.
+wait_ready() {
+    local pid="$1" log_from="$2" on_timeout="$3" started=$SECONDS
+    until port_open "$port" && answers_clients; do
+        if ! alive "$pid"; then
+            rm -f "$pidfile"
+            show_log_tail "$log_from"
+            die "The Kafka broker exited while starting (see the log lines above)."
+        fi
+        if [ $((SECONDS - started)) -ge "$start_timeout" ]; then
+            show_log_tail "$log_from"
+            if [ "$on_timeout" = stop ]; then
+                stop_pid "$pid" >/dev/null
+                rm -f "$pidfile"
+                die "The Kafka broker did not answer on 127.0.0.1:$port within ${start_timeout}s, so it was stopped (see the log lines above)."
+            fi
+            die "The Kafka broker (pid $pid) did not answer on 127.0.0.1:$port within ${start_timeout}s (see the log lines above)."
+        fi
+        sleep 0.5
+    done
+}
+
 cmd_up() {
-    local pid
+    local pid log_from=0
+    [ -f "$log" ] && log_from="$(wc -c <"$log")"
     if pid="$(running_pid)"; then
+        if ! port_open "$port"; then
+            # started a moment ago by another 'up' that is still waiting for it: wait too
+            say "Kafka is starting on 127.0.0.1:$port (pid $pid); waiting for it ..."
+            require_java
+            wait_ready "$pid" "$log_from" keep
+        fi
         say "Kafka is already running on 127.0.0.1:$port (pid $pid); leaving it alone."
         return 0
     fi
@@ -255,9 +286,7 @@ cmd_up() {
     rm -f "$pidfile"
     : >"$console"
 
-    local started=$SECONDS log_from heap_opts
-    log_from=0
-    [ -f "$log" ] && log_from="$(wc -c <"$log")"
+    local heap_opts
     read -r -a heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
     # nohup + '&': the broker outlives this script and the terminal it was started from.
     # The GC flags are those of Kafka's own kafka-run-class.sh.
@@ -269,23 +298,7 @@ cmd_up() {
         -cp "$libs/*" kafka.Kafka "$config" </dev/null >>"$console" 2>&1 &
     pid=$!
     echo "$pid" >"$pidfile"
-
-    # An open port is not enough (the broker listens before it has caught up with the metadata
-    # log); wait until a real admin request succeeds.
-    until port_open "$port" && answers_clients; do
-        if ! alive "$pid"; then
-            rm -f "$pidfile"
-            show_log_tail "$log_from"
-            die "The Kafka broker exited while starting (see the log lines above)."
-        fi
-        if [ $((SECONDS - started)) -ge "$start_timeout" ]; then
-            show_log_tail "$log_from"
-            stop_pid "$pid" >/dev/null
-            rm -f "$pidfile"
-            die "The Kafka broker did not answer on 127.0.0.1:$port within ${start_timeout}s, so it was stopped (see the log lines above)."
-        fi
-        sleep 0.5
-    done
+    wait_ready "$pid" "$log_from" stop
     say "Kafka $version is ready on 127.0.0.1:$port (pid $pid, log: $log)"
 }
 
