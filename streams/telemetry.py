@@ -110,6 +110,8 @@ class Telemetry:
             self._invalid.labels(code, "interactions")
         for outcome in ("accepted", "dead_lettered"):
             self._profiles.labels(outcome)
+        for band in BANDS:
+            self._customers_by_band.labels(band)
 
     def event(self, event_type: str, channel: str | None, outcome: str) -> None:
         key = (
