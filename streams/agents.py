@@ -45,6 +45,7 @@ def register(p: Processor) -> None:
         key: bytes | None,
         payload: bytes | None,
         label: str,
+        headers: Any = None,
     ) -> None:
         topic, partition, offset, timestamp = source
         record = dead_letter(
@@ -56,6 +57,7 @@ def register(p: Processor) -> None:
             key=key,
             payload=payload,
             now=time.time(),
+            headers=headers,
         )
         try:
             # Wait for the broker: the input offset must not be committed before this lands.
@@ -92,17 +94,28 @@ def register(p: Processor) -> None:
                     now=time.time(),
                     max_bytes=settings.max_event_bytes,
                     future_skew=settings.future_skew_seconds,
+                    headers=event.message.headers,
                 )
                 if isinstance(parsed, Rejection):
                     await send_dead_letter(
-                        parsed, source_of(event), event.key, event.value, "interactions"
+                        parsed,
+                        source_of(event),
+                        event.key,
+                        event.value,
+                        "interactions",
+                        event.message.headers,
                     )
                     continue
                 body, interaction = parsed
                 await forward("interaction", interaction.customer_id, event, body)
             except Exception as exc:  # the worker never dies on one message
                 await send_dead_letter(
-                    _processing_error(exc), source_of(event), event.key, event.value, "interactions"
+                    _processing_error(exc),
+                    source_of(event),
+                    event.key,
+                    event.value,
+                    "interactions",
+                    event.message.headers,
                 )
 
     @p.app.agent(p.customers, name="profiles", concurrency=1)

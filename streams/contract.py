@@ -16,6 +16,7 @@ from typing import Any, Final
 import jsonschema_rs
 import orjson
 
+from streams.cloudevents import Headers, binary_attributes, is_structured, unwrap
 from streams.scoring.interaction import Interaction, Profile
 from streams.scoring.vocabulary import (
     DEFAULT_DIMENSIONS,
@@ -143,9 +144,14 @@ def parse_interaction(
     now: float,
     max_bytes: int,
     future_skew: float,
+    headers: Headers = None,
 ) -> tuple[dict[str, Any], Interaction] | Rejection:
-    """Validate one interaction message; `now` is the processor's clock, for future times."""
+    """Validate one interaction message (plain JSON, or a CloudEvent in structured or binary
+    mode); `now` is the processor's clock, for future times."""
     body = _load_object(value, max_bytes)
+    if isinstance(body, Rejection):
+        return body
+    body = _from_cloudevent(body, headers)
     if isinstance(body, Rejection):
         return body
     occurred = body.get("occurred_at")
@@ -175,6 +181,20 @@ def parse_interaction(
     if mismatch is not None:
         return mismatch
     return body, interaction_from_body(body)
+
+
+def _from_cloudevent(body: dict[str, Any], headers: Headers) -> dict[str, Any] | Rejection:
+    """The interaction inside a CloudEvent; a plain interaction as it is."""
+    attributes = binary_attributes(headers)
+    if attributes is not None:
+        unwrapped, problem = unwrap(attributes, body)
+    elif is_structured(body, headers):
+        unwrapped, problem = unwrap(body, body.get("data"))
+    else:
+        return body
+    if unwrapped is None:
+        return Rejection("schema_violation", problem or "not a valid CloudEvent", path="")
+    return unwrapped
 
 
 def interaction_from_body(body: dict[str, Any]) -> Interaction:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -34,6 +35,7 @@ def dead_letter(
     key: bytes | None,
     payload: bytes | None,
     now: float,
+    headers: Iterable[tuple[str, bytes]] | None = None,
 ) -> bytes:
     """The dead-letter record for one rejected message, ready to publish."""
     raw = payload or b""
@@ -60,6 +62,11 @@ def dead_letter(
     }
     if rejection.path is not None:
         record["path"] = rejection.path
+    kept = {
+        name: value.decode("utf-8", "replace") for name, value in headers or () if value is not None
+    }
+    if kept:  # CloudEvents binary mode lives in headers: keep them for a replay
+        record["headers"] = kept
     return orjson.dumps(record)
 
 

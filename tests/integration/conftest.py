@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.kafka_io import Record, produce, read_until
+from tests.integration.kafka_io import Message, Record, produce, read_until
 
 BOOTSTRAP = os.environ.get("CX_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
@@ -119,7 +119,7 @@ class Worker:
         except OSError:
             return 0, None
 
-    def send(self, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
+    def send(self, topic: str, messages: list[Message]) -> None:
         produce(self.bootstrap, self.topics[topic], messages)
 
     def send_events(self, events: list[dict[str, Any]], keyed: bool = True) -> None:

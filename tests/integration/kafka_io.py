@@ -23,15 +23,20 @@ class Record:
         return orjson.loads(self.value)
 
 
-def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
+Message = tuple[bytes | None, bytes] | tuple[bytes | None, bytes, list[tuple[str, bytes]]]
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[Message]) -> None:
     async def run() -> None:
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024
         )
         await producer.start()
         try:
-            for key, value in messages:
-                await producer.send_and_wait(topic, value, key=key)
+            for key, value, *headers in messages:
+                await producer.send_and_wait(
+                    topic, value, key=key, headers=headers[0] if headers else None
+                )
         finally:
             await producer.stop()
 

@@ -239,3 +239,40 @@ def test_a_regular_customer_who_goes_quiet_gets_a_silent_alert(worker: Worker) -
     assert silent[0]["drivers"][0]["event_id"] == quiet.events[-1]["event_id"]
     assert "usually active every 1.0 days" in silent[0]["drivers"][0]["reason"]
     assert by_customer(alerts, later.customer_id) == []
+
+
+def test_cloudevents_in_structured_and_binary_mode_are_scored(worker: Worker) -> None:
+    journey = happy()
+    first, second = journey.events[0], journey.events[1]
+    structured = {
+        "specversion": "1.0",
+        "id": first["event_id"],
+        "source": "//tests/web",
+        "type": f"dev.cx.{first['type']}",
+        "subject": journey.customer_id,
+        "time": first["occurred_at"],
+        "data": {"channel": first["channel"]},
+    }
+    attributes = {
+        "specversion": "1.0",
+        "id": second["event_id"],
+        "source": "//tests/shop",
+        "type": f"dev.cx.{second['type']}",
+        "subject": journey.customer_id,
+        "time": second["occurred_at"],
+    }
+    data = {k: v for k, v in second.items() if k not in ("event_id", "type", "occurred_at")}
+    key = journey.customer_id.encode()
+    worker.send(
+        "interactions",
+        [
+            (key, orjson.dumps(structured), [("content-type", b"application/cloudevents+json")]),
+            (key, orjson.dumps(data), [(f"ce_{k}", v.encode()) for k, v in attributes.items()]),
+            (key, orjson.dumps({**structured, "id": "ce-broken"} | {"source": ""})),
+        ],
+    )
+    scores = worker.read("scores", lambda rs: len(by_customer(rs, journey.customer_id)) >= 2)
+    updates = by_customer(scores, journey.customer_id)
+    assert [u["event_count"] for u in updates] == [1, 2]
+    dead = worker.read("dlq", lambda rs: any("'source'" in r.json()["detail"] for r in rs))
+    assert any("'source'" in r.json()["detail"] for r in dead)

@@ -1,0 +1,65 @@
+"""CloudEvents 1.0 on Kafka (the Kafka protocol binding): structured and binary content modes.
+
+Structured mode: the message value is a JSON envelope (`specversion`, `id`, `source`, `type`,
+...) whose `data` is the interaction; the `content-type` header, when present, is
+`application/cloudevents+json`. Binary mode: the attributes are `ce_*` headers and the value is
+the interaction itself. Either way the interaction's missing `event_id`, `occurred_at` and
+`customer_id` come from the event's `id`, `time` and `subject`, and its missing `type` from the
+last dot-separated part of the CloudEvents `type` (`com.example.cx.ticket_opened`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+__all__ = ["REQUIRED", "Headers", "binary_attributes", "is_structured", "unwrap"]
+
+#: Attributes every CloudEvent has (CloudEvents 1.0 core).
+REQUIRED: Final = ("specversion", "id", "source", "type")
+STRUCTURED: Final = "application/cloudevents+json"
+
+Headers = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
+
+
+def _header_map(headers: Headers) -> dict[str, bytes]:
+    if headers is None:
+        return {}
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {name.lower(): value for name, value in items if value is not None}
+
+
+def binary_attributes(headers: Headers) -> dict[str, str] | None:
+    """The CloudEvents attributes of a binary-mode message (`ce_*` headers), or None."""
+    found = {
+        name[3:]: value.decode("utf-8", "replace")
+        for name, value in _header_map(headers).items()
+        if name.startswith("ce_")
+    }
+    return found or None
+
+
+def is_structured(body: Mapping[str, Any], headers: Headers) -> bool:
+    content_type = _header_map(headers).get("content-type", b"").decode("utf-8", "replace")
+    return content_type.startswith(STRUCTURED) or "specversion" in body
+
+
+def unwrap(attributes: Mapping[str, Any], data: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The interaction carried by a CloudEvent, or (None, what is wrong, naming the attribute)."""
+    for name in REQUIRED:
+        value = attributes.get(name)
+        if not isinstance(value, str) or not value:
+            return None, f"the CloudEvents attribute {name!r} is missing or empty"
+    if attributes["specversion"] != "1.0":
+        return None, f"CloudEvents specversion {attributes['specversion']!r} is not 1.0"
+    if not isinstance(data, dict):
+        return None, "the CloudEvent's data is not a JSON object (an interaction event)"
+    body = dict(data)
+    body.setdefault("event_id", attributes["id"])
+    if isinstance(attributes.get("time"), str):
+        body.setdefault("occurred_at", attributes["time"])
+    if isinstance(attributes.get("subject"), str):
+        body.setdefault("customer_id", attributes["subject"])
+    body.setdefault("type", attributes["type"].rsplit(".", 1)[-1])
+    body.setdefault("source", attributes["source"][:128])
+    return body, None
