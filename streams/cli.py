@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -230,6 +231,41 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forward(args: argparse.Namespace) -> int:
+    from streams.forwarder import ForwardConfig, ForwardReport, forward
+
+    settings = _settings()
+    if not args.url.startswith(("http://", "https://")):
+        sys.exit(f"cx-streams: --url must be an http:// or https:// URL, got {args.url!r}")
+    config = ForwardConfig(
+        url=args.url,
+        timeout=args.timeout,
+        max_attempts=args.max_attempts,
+        dead_letter_file=args.dead_letter_file,
+        from_beginning=args.from_beginning,
+    )
+    logging.basicConfig(level=logging.INFO, format="forward: %(message)s")
+
+    def progress(report: ForwardReport) -> None:
+        print(
+            f"\rforward: {report.delivered:,} delivered, {report.dead_lettered:,} to "
+            f"{config.dead_letter_file}, {report.retries:,} retries",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    print(f"forwarding {settings.topic_alerts} to {args.url} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        asyncio.run(forward(settings, config, progress=None if args.quiet else progress))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 0
+    except OSError as exc:
+        sys.exit(_kafka_unreachable(settings, exc))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cx-streams",
@@ -330,6 +366,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="check FILE and say what is wrong, naming the key",
     )
     scorecard.set_defaults(run=cmd_scorecard)
+
+    forward = command(
+        "forward",
+        "Post every alert to a webhook (JSON), with retries and backoff.",
+        "  cx-streams forward --url https://crm.example.com/hooks/churn\n"
+        "  cx-streams forward --url http://127.0.0.1:8080/alerts --from-beginning\n",
+    )
+    forward.add_argument("--url", required=True, help="where to POST each alert (JSON body)")
+    forward.add_argument(
+        "--timeout", type=_non_negative_float, default=10.0, help="seconds per attempt (default 10)"
+    )
+    forward.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=6,
+        help="attempts before an alert goes to the dead-letter file (default 6)",
+    )
+    forward.add_argument(
+        "--dead-letter-file",
+        type=Path,
+        default=Path("var/forward-dead-letters.jsonl"),
+        help="JSON lines of alerts that could not be delivered "
+        "(default var/forward-dead-letters.jsonl)",
+    )
+    forward.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="on first start, forward the alerts already on the topic too",
+    )
+    forward.add_argument("--quiet", action="store_true", help="no progress line")
+    forward.set_defaults(run=cmd_forward)
 
     watch = command(
         "watch",
