@@ -14,35 +14,50 @@ from streams.scoring.risk import RISK_BANDS
 __all__ = ["CustomerIndex", "SilenceWatch"]
 
 
+def _decile(score: float | None) -> int:
+    return min(9, int((score or 0.0) // 10))
+
+
 class CustomerIndex:
+    """Band and score decile of every customer of this worker, and the at-risk ones' scores."""
+
     def __init__(self) -> None:
-        self._band: dict[str, str] = {}
+        self._where: dict[str, tuple[str, int]] = {}
         self._at_risk: dict[str, float] = {}
         self._counts: Counter[str] = Counter()
+        self._deciles = [0] * 10
 
     def observe(self, customer_id: str, band: str | None, score: float | None) -> None:
-        previous = self._band.get(customer_id)
         if band is None:
             return
-        if previous != band:
+        previous = self._where.get(customer_id)
+        now = (band, _decile(score))
+        if previous != now:
             if previous is not None:
-                self._counts[previous] -= 1
+                self._counts[previous[0]] -= 1
+                self._deciles[previous[1]] -= 1
             self._counts[band] += 1
-            self._band[customer_id] = band
+            self._deciles[now[1]] += 1
+            self._where[customer_id] = now
         if band in RISK_BANDS and score is not None:
             self._at_risk[customer_id] = score
         else:
             self._at_risk.pop(customer_id, None)
 
     def rebuild(self, customers: Iterable[tuple[str, str | None, float | None]]) -> None:
-        self._band.clear()
+        self._where.clear()
         self._at_risk.clear()
         self._counts.clear()
+        self._deciles = [0] * 10
         for customer_id, band, score in customers:
             self.observe(customer_id, band, score)
 
     def tracked(self) -> int:
-        return len(self._band)
+        return len(self._where)
+
+    def distribution(self) -> list[int]:
+        """Customers by current score: 0-10, 10-20, ..., 90-100."""
+        return list(self._deciles)
 
     def count(self, band: str) -> int:
         return self._counts[band]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -11,6 +12,7 @@ from faust.web import Request, Response, View
 
 from streams.scoring.engine import score_update
 from streams.scoring.interaction import format_time
+from streams.scoring.scorecard import BANDS
 from streams.telemetry import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ __all__ = ["register"]
 
 _CUSTOMER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 MAX_AT_RISK: Final = 1000
+PAGE: Final = files("streams").joinpath("page.html").read_bytes()
 
 
 def _json(view: View, body: Any, status: int = 200) -> Response:
@@ -52,6 +55,7 @@ def register(p: Processor) -> None:
                 return _json(self, {"error": "unknown customer", "customer_id": customer_id}, 404)
             body = score_update(state, p.card)
             body["as_of"] = format_time(time.time())
+            body["history"] = [[format_time(t), score] for t, score in state.history]
             return _json(self, body)
 
     @app.page("/at-risk")
@@ -87,6 +91,28 @@ def register(p: Processor) -> None:
                     }
                 )
             return _json(self, {"count": p.index.at_risk_count(), "customers": rows})
+
+    @app.page("/stats")
+    class StatsView(View):
+        """GET /stats: this worker's customers by band and by current score (for the page)."""
+
+        async def get(self, request: Request) -> Response:
+            return _json(
+                self,
+                {
+                    "tracked": p.index.tracked(),
+                    "at_risk": p.index.at_risk_count(),
+                    "bands": {band: p.index.count(band) for band in BANDS},
+                    "distribution": p.index.distribution(),
+                },
+            )
+
+    @app.page("/")
+    class PageView(View):
+        """GET /: a live page for people: customers at risk, score distribution, history."""
+
+        async def get(self, request: Request) -> Response:
+            return self.bytes(PAGE, content_type="text/html")
 
     @app.page("/healthz")
     class HealthView(View):

@@ -328,6 +328,8 @@ def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outco
     peaks.append((t, score))
     state.peaks = peaks[-32:]
     state.score, state.band = score, band
+    state.history.append((t, score))
+    del state.history[: -card.max_history]
 
     alerts = []
     for decision in decisions:
@@ -456,8 +458,14 @@ def _drivers(
     state: CustomerState, card: Scorecard, *, positive: bool = True, negative: bool = True
 ) -> list[dict[str, Any]]:
     """The signals that move the score most now, in score points, strongest first."""
+    # Each signal gets its share of the score's distance from neutral, in proportion to its
+    # pull: the shares add up to the score, and a signal never looks small just because the
+    # score is near 0 or 100 already.
     total = _total_pull(state, card)
-    now = _points(total, card)
+    if abs(total) > 1e-9:
+        points_per_pull = (_points(total, card) - 50.0) / total
+    else:
+        points_per_pull = 50.0 / card.score_scale
     by_event: dict[str, dict[str, Any]] = {}
     if negative:
         for standing in _standing(state, card):
@@ -466,7 +474,7 @@ def _drivers(
                 "type": standing.type,
                 "occurred_at": format_time(standing.since),
                 "component": standing.component,
-                "impact": now - _points(total - standing.pull, card),
+                "impact": standing.pull * points_per_pull,
                 "reason": standing.reason,
                 "_largest": 0.0,
             }
@@ -478,9 +486,7 @@ def _drivers(
     # One event can move several components (a complaint: service and sentiment): one driver
     # per event, its impacts summed, named after the component it moved most.
     for _rank, event_id, kind, at, component, pull, reason in chosen:
-        # what the score would lose (or gain) without this signal
-        decayed = pull * 2.0 ** (-(state.ref - at) / card.half_life_seconds)
-        impact = now - _points(total - decayed, card)
+        impact = pull * 2.0 ** (-(state.ref - at) / card.half_life_seconds) * points_per_pull
         seen = by_event.get(event_id)
         if seen is None:
             by_event[event_id] = {

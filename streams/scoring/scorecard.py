@@ -82,6 +82,7 @@ class Scorecard:
     max_drivers: int
     max_dedupe_ids: int
     max_open_tickets: int
+    max_history: int
     nps_weight: float
     nps_values: tuple[float, ...]
     csat_weight: float
@@ -219,7 +220,7 @@ _SECTIONS: Final[dict[str, dict[str, Check]]] = {
         "lapse_weight": _number(0),
     },
     "windows": {"allowed_lateness_hours": _number(0)},
-    "limits": {"drivers": _count, "dedupe_ids": _count, "open_tickets": _count},
+    "limits": {"drivers": _count, "dedupe_ids": _count, "open_tickets": _count, "history": _count},
     "surveys": {
         "nps_weight": _number(0),
         "nps_values": _values(11),
@@ -308,6 +309,7 @@ def _build(v: dict[str, dict[str, Any]]) -> Scorecard:
         max_drivers=v["limits"]["drivers"],
         max_dedupe_ids=v["limits"]["dedupe_ids"],
         max_open_tickets=v["limits"]["open_tickets"],
+        max_history=v["limits"]["history"],
         nps_weight=surveys["nps_weight"],
         nps_values=surveys["nps_values"],
         csat_weight=surveys["csat_weight"],

@@ -60,6 +60,8 @@ class CustomerState:
     active_days: int = 0
     last_active_day: int = -1
     silent_alerted: bool = False
+    #: the last scores published, (event time, score): for charts, bounded
+    history: list[tuple[float, float]] = field(default_factory=list)
 
     def new_bucket(self, day: int) -> list[float]:
         bucket = self.buckets.get(day)
@@ -94,6 +96,7 @@ class CustomerState:
                 "ad": self.active_days,
                 "lad": self.last_active_day,
                 "sa": self.silent_alerted,
+                "h": self.history,
             }
         )
 
@@ -126,4 +129,5 @@ class CustomerState:
             active_days=d["ad"],
             last_active_day=d["lad"],
             silent_alerted=d["sa"],
+            history=[(t, s) for t, s in d["h"]],
         )
