@@ -266,6 +266,51 @@ def cmd_forward(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from streams.contract import ERROR_CODES, parse_time
+    from streams.replay import replay
+
+    settings = _settings()
+    errors = frozenset(args.error) if args.error else None
+    if errors and not errors <= set(ERROR_CODES):
+        sys.exit(
+            f"cx-streams: unknown error code(s) {sorted(errors - set(ERROR_CODES))}; "
+            f"known: {', '.join(ERROR_CODES)}"
+        )
+    since = None
+    if args.since is not None:
+        since = parse_time(args.since)
+        if since is None:
+            sys.exit(
+                f"cx-streams: --since {args.since!r} is not an RFC 3339 date-time "
+                "(e.g. 2026-11-24T08:00:00Z)"
+            )
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet:
+            share = f" ({100 * done / total:.0f}%)" if total else ""
+            print(
+                f"\rreplay: {done:,} / {total:,} dead-letter records read{share}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    try:
+        report = asyncio.run(
+            replay(settings, errors=errors, since=since, dry_run=args.dry_run, progress=progress)
+        )
+    except OSError as exc:
+        sys.exit(_kafka_unreachable(settings, exc))
+    if not args.quiet:
+        print(file=sys.stderr)
+    verb = "would re-publish" if args.dry_run else "re-published"
+    print(f"replay: {verb} {report.replayed:,} of {report.scanned:,} dead-letter records")
+    for why, count in sorted(report.skipped.items()):
+        print(f"  skipped {count:,}: {why}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cx-streams",
@@ -397,6 +442,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forward.add_argument("--quiet", action="store_true", help="no progress line")
     forward.set_defaults(run=cmd_forward)
+
+    dlq = commands.add_parser(
+        "dlq",
+        help="Work with the dead-letter topic.",
+        description="Work with the dead-letter topic.",
+    )
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
+    replay = dlq_commands.add_parser(
+        "replay",
+        help="Re-publish dead-letter records to the topic they came from (after a fix).",
+        description="Re-publish the original messages of dead-letter records to the topic they "
+        "came from, keys and headers included. Reads what is on the dead-letter topic when it "
+        "starts; records whose payload was cut are never replayed.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  cx-streams dlq replay --dry-run\n"
+        "  cx-streams dlq replay --error schema_violation --error bad_timestamp\n"
+        "  cx-streams dlq replay --since 2026-11-24T08:00:00Z\n\n" + SETTINGS_HELP,
+    )
+    replay.add_argument(
+        "--error",
+        action="append",
+        metavar="CODE",
+        help="only records with this error code (repeatable)",
+    )
+    replay.add_argument(
+        "--since", metavar="TIME", help="only records received at or after this RFC 3339 time"
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="count what would be re-published, publish nothing"
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress line")
+    replay.set_defaults(run=cmd_dlq_replay)
 
     watch = command(
         "watch",

@@ -12,7 +12,7 @@ from streams import __version__
 from streams.contract import Rejection
 from streams.scoring.interaction import format_time
 
-__all__ = ["MAX_PAYLOAD_BYTES", "dead_letter", "original_payload"]
+__all__ = ["MAX_PAYLOAD_BYTES", "dead_letter", "original_key", "original_payload"]
 
 #: Payloads beyond this are cut so the record itself stays under Kafka's default message limit.
 MAX_PAYLOAD_BYTES: Final = 600_000
@@ -75,3 +75,13 @@ def original_payload(record: dict[str, Any]) -> bytes:
     if record["payload_encoding"] == "base64":
         return base64.b64decode(record["payload"])
     return str(record["payload"]).encode("utf-8")
+
+
+def original_key(record: dict[str, Any]) -> bytes | None:
+    """The original message key of a dead-letter record (for replay)."""
+    source = record["source"]
+    if source.get("key") is None:
+        return None
+    if source.get("key_encoding") == "base64":
+        return base64.b64decode(source["key"])
+    return str(source["key"]).encode("utf-8")

@@ -33,9 +33,17 @@ def test_bad_settings_are_named(
 
 
 def test_every_command_has_help_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("worker", "generate", "topics", "watch"):
+    for command in (
+        ["worker"],
+        ["generate"],
+        ["topics"],
+        ["watch"],
+        ["scorecard"],
+        ["forward"],
+        ["dlq", "replay"],
+    ):
         with pytest.raises(SystemExit):
-            build_parser().parse_args([command, "--help"])
+            build_parser().parse_args([*command, "--help"])
         out = capsys.readouterr().out
         assert "examples:" in out and "CX_KAFKA_BOOTSTRAP" in out
 

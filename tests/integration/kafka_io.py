@@ -18,6 +18,7 @@ class Record:
     value: bytes
     partition: int
     offset: int
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     def json(self) -> Any:
         return orjson.loads(self.value)
@@ -68,7 +69,7 @@ def read_until(
                 batch = await consumer.getmany(timeout_ms=500)
                 for messages in batch.values():
                     records.extend(
-                        Record(m.key, m.value, m.partition, m.offset)
+                        Record(m.key, m.value, m.partition, m.offset, tuple(m.headers))
                         for m in messages
                         if m.value is not None
                     )
