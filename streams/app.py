@@ -14,6 +14,7 @@ from streams.index import CustomerIndex, SilenceWatch
 from streams.scoring.engine import silence_deadline
 from streams.scoring.scorecard import DEFAULT_SCORECARD, Scorecard
 from streams.scoring.state import CustomerState
+from streams.security import broker_credentials
 from streams.settings import Settings
 from streams.telemetry import Telemetry
 
@@ -72,6 +73,7 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
     app = faust.App(
         settings.app_id,
         broker=settings.broker_urls,
+        broker_credentials=broker_credentials(settings),
         env={},  # every setting comes from Settings: stray variables must not reconfigure us
         autodiscover=False,
         datadir=str(settings.data_dir),

@@ -22,6 +22,7 @@ from streams.scoring.scorecard import (
     ScorecardError,
     parse_scorecard,
 )
+from streams.security import client_options
 from streams.settings import Settings
 
 __all__ = ["main"]
@@ -47,8 +48,11 @@ def _settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = "CX_" + "_".join(str(part) for part in error["loc"]).upper()
-            lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
+            if error["loc"]:
+                name = "CX_" + "_".join(str(part) for part in error["loc"]).upper()
+                lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
+            else:
+                lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
         sys.exit("cx-streams: invalid settings:\n" + "\n".join(lines))
 
 
@@ -195,6 +199,7 @@ async def _watch(settings: Settings, from_beginning: bool, as_json: bool) -> Non
     consumer = AIOKafkaConsumer(
         settings.topic_alerts,
         bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         group_id=None,

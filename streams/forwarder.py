@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.scoring.interaction import format_time
+from streams.security import client_options
 from streams.settings import Settings
 
 __all__ = ["ForwardConfig", "ForwardReport", "forward"]
@@ -129,6 +130,7 @@ async def forward(
     consumer = AIOKafkaConsumer(
         settings.topic_alerts,
         bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         group_id=f"{settings.app_id}-forwarder",
         enable_auto_commit=False,
         auto_offset_reset="earliest" if config.from_beginning else "latest",

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import orjson
 
+from streams.security import client_options
 from streams.settings import Settings
 
 __all__ = [
@@ -305,6 +306,7 @@ async def publish(
 
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         linger_ms=5,
         max_batch_size=256 * 1024,
         acks="all",

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.contract import parse_time
 from streams.deadletter import original_key, original_payload
+from streams.security import client_options
 from streams.settings import Settings
 
 __all__ = ["ReplayReport", "replay"]
@@ -42,10 +43,16 @@ async def replay(
     """Re-publish the chosen dead-letter records (by error code, received since) to their source."""
     inputs = {settings.topic_interactions, settings.topic_customers}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
+        enable_auto_commit=False,
+        group_id=None,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
+        acks="all",
+        enable_idempotence=True,
     )
     await consumer.start()
     await producer.start()
@@ -88,7 +95,9 @@ async def replay(
 
 
 async def _partitions(settings: Settings) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
+    )
     await admin.start()
     try:
         (described,) = await admin.describe_topics([settings.topic_dlq])

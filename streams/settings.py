@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -39,6 +39,18 @@ class Settings(BaseSettings):
         1, ge=1, le=16, description="Replication factor of the topics we create."
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+
+    # Kafka security: TLS and SASL. Secrets from the environment or from files, never logged.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_password_file: Path | None = Field(
+        None, description="File holding the SASL password (a mounted Secret, say)."
+    )
+    kafka_ca_file: Path | None = Field(None, description="CA bundle (PEM) to trust for TLS.")
+    kafka_cert_file: Path | None = Field(None, description="Client certificate (PEM), mutual TLS.")
+    kafka_key_file: Path | None = Field(None, description="Client key (PEM), mutual TLS.")
 
     # Web
     web_port: int = Field(6066, ge=1, le=65535)
@@ -80,6 +92,30 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"{server!r} is not host:port")
         return ",".join(servers)
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL"):
+            if not self.kafka_username:
+                raise ValueError("kafka_username: required with SASL (CX_KAFKA_USERNAME)")
+            if self.kafka_password is None and self.kafka_password_file is None:
+                raise ValueError(
+                    "kafka_password: required with SASL (CX_KAFKA_PASSWORD or "
+                    "CX_KAFKA_PASSWORD_FILE)"
+                )
+        for name in ("kafka_password_file", "kafka_ca_file", "kafka_cert_file", "kafka_key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file: {path}")
+        return self
+
+    def kafka_secret(self) -> str | None:
+        """The SASL password, from CX_KAFKA_PASSWORD or the file CX_KAFKA_PASSWORD_FILE."""
+        if self.kafka_password is not None:
+            return self.kafka_password.get_secret_value()
+        if self.kafka_password_file is not None:
+            return self.kafka_password_file.read_text().strip()
+        return None
 
     @property
     def keyed_topic(self) -> str:

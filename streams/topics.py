@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.security import client_options
 from streams.settings import Settings
 
 __all__ = ["TopicSpec", "ensure_topics", "topic_specs"]
@@ -54,7 +55,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 async def ensure_topics(settings: Settings) -> list[tuple[TopicSpec, str]]:
     """Create the topics that do not exist; report each as created or existing."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_id}-admin"
+        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
+        client_id=f"{settings.app_id}-admin",
     )
     await admin.start()
     try:
