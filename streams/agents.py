@@ -81,6 +81,11 @@ def register(p: Processor) -> None:
     async def forward(
         kind: str, customer_id: str, event: EventT[bytes], body: dict[str, Any]
     ) -> None:
+        if p.pseudonym.enabled:  # identities stay out of everything downstream
+            customer_id = p.pseudonym(customer_id)
+            body = {**body, "customer_id": customer_id}
+            if kind == "profile":
+                body = {k: v for k, v in body.items() if k in _PROFILE_FIELDS_KEPT}
         envelope = {"kind": kind, "src": list(source_of(event)), "body": body}
         await p.keyed.send(key=customer_id.encode(), value=orjson.dumps(envelope))
 
@@ -245,6 +250,12 @@ def register(p: Processor) -> None:
             if due is not None and due <= p.clock:
                 tick = orjson.dumps({"kind": "tick", "clock": p.clock})
                 await p.keyed.send(value=tick, partition=tp.partition)
+
+
+#: What a profile keeps when ids are pseudonymized: no free-form attributes.
+_PROFILE_FIELDS_KEPT = frozenset(
+    {"customer_id", "segment", "tier", "lifetime_value", "currency", "region", "since"}
+)
 
 
 def _processing_error(exc: BaseException) -> Rejection:

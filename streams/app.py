@@ -11,6 +11,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
 from streams.index import CustomerIndex, SilenceWatch
+from streams.pseudonyms import Pseudonymizer
 from streams.scoring.engine import silence_deadline
 from streams.scoring.scorecard import DEFAULT_SCORECARD, Scorecard
 from streams.scoring.state import CustomerState
@@ -43,6 +44,7 @@ class Processor:
     #: the newest event time this worker has seen: its event-time clock
     clock: float = 0.0
     ready: bool = False
+    pseudonym: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(None))
 
     def load(self, customer_id: str) -> CustomerState | None:
         data = self.table.get(customer_id)
@@ -117,6 +119,7 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         scores=external(settings.topic_scores),
         alerts=external(settings.topic_alerts),
         dlq=external(settings.topic_dlq),
+        pseudonym=Pseudonymizer(settings.pseudonym_key()),
     )
     processor.telemetry.customers_tracked.set_function(processor.index.tracked)
     processor.telemetry.customers_at_risk.set_function(processor.index.at_risk_count)

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     kafka_cert_file: Path | None = Field(None, description="Client certificate (PEM), mutual TLS.")
     kafka_key_file: Path | None = Field(None, description="Client key (PEM), mutual TLS.")
 
+    # Privacy
+    pseudonymize_key: SecretStr | None = Field(
+        None,
+        description="If set, customer ids are replaced by a keyed hash in everything emitted.",
+    )
+    pseudonymize_key_file: Path | None = Field(None, description="File holding that key.")
+
     # Web
     web_port: int = Field(6066, ge=1, le=65535)
     web_bind: str = Field("0.0.0.0", description="Address the HTTP server listens on.")
@@ -103,7 +110,13 @@ class Settings(BaseSettings):
                     "kafka_password: required with SASL (CX_KAFKA_PASSWORD or "
                     "CX_KAFKA_PASSWORD_FILE)"
                 )
-        for name in ("kafka_password_file", "kafka_ca_file", "kafka_cert_file", "kafka_key_file"):
+        for name in (
+            "kafka_password_file",
+            "kafka_ca_file",
+            "kafka_cert_file",
+            "kafka_key_file",
+            "pseudonymize_key_file",
+        ):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{name}: no such file: {path}")
@@ -115,6 +128,14 @@ class Settings(BaseSettings):
             return self.kafka_password.get_secret_value()
         if self.kafka_password_file is not None:
             return self.kafka_password_file.read_text().strip()
+        return None
+
+    def pseudonym_key(self) -> bytes | None:
+        """The key of the customer-id hash, from CX_PSEUDONYMIZE_KEY or its _FILE, if any."""
+        if self.pseudonymize_key is not None:
+            return self.pseudonymize_key.get_secret_value().encode()
+        if self.pseudonymize_key_file is not None:
+            return self.pseudonymize_key_file.read_bytes().strip()
         return None
 
     @property

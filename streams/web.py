@@ -46,6 +46,7 @@ def register(p: Processor) -> None:
                     },
                     400,
                 )
+            customer_id = p.pseudonym(customer_id)  # look up by real id; pseudonyms pass as is
             return await self._lookup(request, customer_id)  # type: ignore[call-arg]
 
         @app.table_route(table=p.table, match_info="customer_id")  # type: ignore[arg-type]
