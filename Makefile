@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export KAFKA_PORT ?= 9092
 export CX_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help install demo test test-unit test-integration lint format kafka-up kafka-down kafka-status topics clean
+.PHONY: help install demo test test-unit test-faults test-integration lint format kafka-up kafka-down kafka-status topics clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: $(STAMP)  ## the whole suite (unit + integration) against a real local Kaf
 
 test-unit: $(STAMP)  ## unit tests only (no broker)
 	@$(BIN)/python -m pytest -m "not integration" -q
+
+test-faults: $(STAMP)  ## crash, restart, rebalance and fuzz tests at full size (CX_FAULTS_SCALE=full)
+	@CX_FAULTS_SCALE=full bash tests/run.sh -m "faults or fuzz"
 
 lint: $(STAMP)  ## ruff lint + format check, mypy
 	@$(BIN)/ruff check streams tests

@@ -30,14 +30,20 @@ Message = tuple[bytes | None, bytes] | tuple[bytes | None, bytes, list[tuple[str
 def produce(bootstrap: str, topic: str, messages: Iterable[Message]) -> None:
     async def run() -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=4 * 1024 * 1024,
+            linger_ms=5,
         )
         await producer.start()
         try:
-            for key, value, *headers in messages:
-                await producer.send_and_wait(
-                    topic, value, key=key, headers=headers[0] if headers else None
-                )
+            # in order per partition (one in flight at a time), acknowledged before returning
+            pending = [
+                await producer.send(topic, value, key=key, headers=headers[0] if headers else None)
+                for key, value, *headers in messages
+            ]
+            await asyncio.gather(*pending)
         finally:
             await producer.stop()
 
