@@ -3,6 +3,8 @@
 Two steps because publishers do not always key by customer id: `ingest` validates each message
 (bad ones go to the dead-letter topic) and forwards it keyed by customer id to an internal
 topic; `score` reads that topic, so one customer's events, profile and state share a partition.
+Each agent takes its events in batches and settles a batch (see `streams.batch`) before Faust
+may commit its offsets.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ import logging
 import os
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 
+import faust.streams as faust_streams
 import orjson
+from faust import Stream
 from faust.types import EventT, StreamT
 
+from streams.batch import Batch
 from streams.contract import (
     Rejection,
     interaction_from_body,
@@ -38,8 +45,14 @@ log = logging.getLogger(__name__)
 def register(p: Processor) -> None:
     settings = p.settings
     telemetry = p.telemetry
+    batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
+
+    def source_of(event: EventT[bytes]) -> tuple[str, int, int, float | None]:
+        m = event.message
+        return m.topic, m.partition, m.offset, m.timestamp
 
     async def send_dead_letter(
+        batch: Batch,
         rejection: Rejection,
         source: tuple[str, int, int, float | None],
         key: bytes | None,
@@ -59,27 +72,40 @@ def register(p: Processor) -> None:
             now=time.time(),
             headers=headers,
         )
+        batch.sent(await p.dlq.send(key=key, value=record))
+        telemetry.invalid(rejection.error, label)
+        log.debug("dead-lettered %s:%d@%d: %s", topic, partition, offset, rejection.detail)
+
+    async def settle(batch: Batch, agent: str) -> None:
+        """Wait for the batch's output, then write its states; never commit past a loss."""
         try:
-            # Wait for the broker: the input offset must not be committed before this lands.
-            await (await p.dlq.send(key=key, value=record))
+            await batch.settle()
         except Exception:
             log.critical(
-                "cannot write to the dead-letter topic %s; stopping so the message "
-                "is read again after a restart",
-                settings.topic_dlq,
+                "%s: could not settle a batch (%d records to acknowledge, then its states to "
+                "write); stopping so its input is read again after a restart",
+                agent,
+                len(batch),
                 exc_info=True,
             )
             logging.shutdown()
             os._exit(70)
-        telemetry.invalid(rejection.error, label)
-        log.debug("dead-lettered %s:%d@%d: %s", topic, partition, offset, rejection.detail)
 
-    def source_of(event: EventT[bytes]) -> tuple[str, int, int, float | None]:
-        m = event.message
-        return m.topic, m.partition, m.offset, m.timestamp
+    async def in_batches(
+        stream: StreamT[bytes],
+        handle: Callable[[Batch, EventT[bytes]], Awaitable[None]],
+        agent: str,
+    ) -> None:
+        """Take the stream's events in batches; Faust acks a batch once `settle` returns."""
+        events_of = cast(Stream[bytes], stream)  # take_events lives on the concrete class
+        async for events in events_of.take_events(batch_size, within=batch_wait):
+            batch = Batch(p.table, _make_current)
+            for event in events:
+                await handle(batch, event)
+            await settle(batch, agent)
 
     async def forward(
-        kind: str, customer_id: str, event: EventT[bytes], body: dict[str, Any]
+        batch: Batch, kind: str, customer_id: str, event: EventT[bytes], body: dict[str, Any]
     ) -> None:
         if p.pseudonym.enabled:  # identities stay out of everything downstream
             customer_id = p.pseudonym(customer_id)
@@ -87,96 +113,101 @@ def register(p: Processor) -> None:
             if kind == "profile":
                 body = {k: v for k, v in body.items() if k in _PROFILE_FIELDS_KEPT}
         envelope = {"kind": kind, "src": list(source_of(event)), "body": body}
-        await p.keyed.send(key=customer_id.encode(), value=orjson.dumps(envelope))
+        batch.sent(await p.keyed.send(key=customer_id.encode(), value=orjson.dumps(envelope)))
 
     @p.app.agent(p.interactions, name="ingest", concurrency=1)
     async def ingest(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                parsed = parse_interaction(
-                    event.value,
-                    event.key,
-                    now=time.time(),
-                    max_bytes=settings.max_event_bytes,
-                    future_skew=settings.future_skew_seconds,
-                    headers=event.message.headers,
-                )
-                if isinstance(parsed, Rejection):
-                    await send_dead_letter(
-                        parsed,
-                        source_of(event),
-                        event.key,
-                        event.value,
-                        "interactions",
-                        event.message.headers,
-                    )
-                    continue
-                body, interaction = parsed
-                await forward("interaction", interaction.customer_id, event, body)
-            except Exception as exc:  # the worker never dies on one message
+        await in_batches(stream, ingest_one, "ingest")
+
+    async def ingest_one(batch: Batch, event: EventT[bytes]) -> None:
+        try:
+            parsed = parse_interaction(
+                event.value,
+                event.key,
+                now=time.time(),
+                max_bytes=settings.max_event_bytes,
+                future_skew=settings.future_skew_seconds,
+                headers=event.message.headers,
+            )
+            if isinstance(parsed, Rejection):
                 await send_dead_letter(
-                    _processing_error(exc),
+                    batch,
+                    parsed,
                     source_of(event),
                     event.key,
                     event.value,
                     "interactions",
                     event.message.headers,
                 )
+                return
+            body, interaction = parsed
+            await forward(batch, "interaction", interaction.customer_id, event, body)
+        except Exception as exc:  # the worker never dies on one message
+            await send_dead_letter(
+                batch,
+                _processing_error(exc),
+                source_of(event),
+                event.key,
+                event.value,
+                "interactions",
+                event.message.headers,
+            )
 
     @p.app.agent(p.customers, name="profiles", concurrency=1)
     async def profiles(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            if event.value is None:
-                continue  # a tombstone on the compacted topic: nothing to forward
-            try:
-                parsed = parse_profile(event.value, event.key, max_bytes=settings.max_event_bytes)
-                if isinstance(parsed, Rejection):
-                    telemetry.profile("dead_lettered")
-                    await send_dead_letter(
-                        parsed, source_of(event), event.key, event.value, "customers"
-                    )
-                    continue
-                body, profile = parsed
-                await forward("profile", profile.customer_id, event, body)
-                telemetry.profile("accepted")
-            except Exception as exc:
+        await in_batches(stream, profile_one, "profiles")
+
+    async def profile_one(batch: Batch, event: EventT[bytes]) -> None:
+        if event.value is None:
+            return  # a tombstone on the compacted topic: nothing to forward
+        try:
+            parsed = parse_profile(event.value, event.key, max_bytes=settings.max_event_bytes)
+            if isinstance(parsed, Rejection):
+                telemetry.profile("dead_lettered")
                 await send_dead_letter(
-                    _processing_error(exc), source_of(event), event.key, event.value, "customers"
+                    batch, parsed, source_of(event), event.key, event.value, "customers"
                 )
+                return
+            body, profile = parsed
+            await forward(batch, "profile", profile.customer_id, event, body)
+            telemetry.profile("accepted")
+        except Exception as exc:
+            await send_dead_letter(
+                batch, _processing_error(exc), source_of(event), event.key, event.value, "customers"
+            )
 
     @p.app.agent(p.keyed, name="score", concurrency=1)
     async def score(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            envelope: dict[str, Any] = {}
-            try:
-                envelope = orjson.loads(event.value)
-                if envelope["kind"] == "tick":
-                    await check_silences(event.message.partition, envelope["clock"])
-                    continue
-                body = envelope["body"]
-                if envelope["kind"] == "profile":
-                    profile = profile_from_body(body)
-                    state = apply_profile(p.load(profile.customer_id), profile)
-                    p.table[profile.customer_id] = state.to_bytes()
-                    continue
-                await score_one(
-                    interaction_from_body(body), body, envelope, event.message.partition
-                )
-            except Exception as exc:
-                src = envelope.get("src") or source_of(event)
-                payload = orjson.dumps(envelope["body"]) if "body" in envelope else event.value
-                await send_dead_letter(
-                    _processing_error(exc),
-                    tuple(src),
-                    event.key,
-                    payload,
-                    "interactions",
-                )
+        await in_batches(stream, score_one, "score")
 
-    async def score_one(
-        interaction: Any, body: dict[str, Any], envelope: dict[str, Any], partition: int
+    async def score_one(batch: Batch, event: EventT[bytes]) -> None:
+        envelope: dict[str, Any] = {}
+        try:
+            envelope = orjson.loads(event.value)
+            if envelope["kind"] == "tick":
+                await check_silences(batch, event, envelope["clock"])
+                return
+            body = envelope["body"]
+            if envelope["kind"] == "profile":
+                profile = profile_from_body(body)
+                batch.changed(apply_profile(batch.load(profile.customer_id), profile), event)
+                return
+            await score_interaction(batch, event, interaction_from_body(body), body, envelope)
+        except Exception as exc:
+            src = envelope.get("src") or source_of(event)
+            payload = orjson.dumps(envelope["body"]) if "body" in envelope else event.value
+            await send_dead_letter(
+                batch, _processing_error(exc), tuple(src), event.key, payload, "interactions"
+            )
+
+    async def score_interaction(
+        batch: Batch,
+        event: EventT[bytes],
+        interaction: Any,
+        body: dict[str, Any],
+        envelope: dict[str, Any],
     ) -> None:
-        outcome = score_event(p.load(interaction.customer_id), interaction, p.card)
+        outcome = score_event(batch.load(interaction.customer_id), interaction, p.card)
         telemetry.event(interaction.type, interaction.channel, outcome.status)
         if outcome.status == "too_late":
             lateness = p.card.allowed_lateness_seconds
@@ -188,40 +219,39 @@ def register(p: Processor) -> None:
             )
             key = interaction.customer_id.encode()
             await send_dead_letter(
-                rejection,
-                tuple(envelope["src"]),
-                key,
-                orjson.dumps(body),
-                "interactions",
+                batch, rejection, tuple(envelope["src"]), key, orjson.dumps(body), "interactions"
             )
             return
         if outcome.status != "scored" or outcome.update is None:
             return
         now = time.time()
         state = outcome.state
-        p.table[state.customer_id] = state.to_bytes()
+        batch.changed(state, event)
         key = state.customer_id.encode()
         update = outcome.update
         update["updated_at"] = format_time(now)
-        await p.scores.send(key=key, value=orjson.dumps(update))
+        batch.sent(await p.scores.send(key=key, value=orjson.dumps(update)))
         telemetry.score_updates.inc()
         telemetry.score.observe(update["score"])
         telemetry.event_lag.observe(max(0.0, now - interaction.occurred_at))
         p.index.observe(state.customer_id, state.band, state.score)
         p.clock = max(p.clock, interaction.occurred_at)
-        p.silence.watch(partition, state.customer_id, silence_deadline(state, p.card))
-        await publish_alerts(key, outcome.alerts, now)
+        p.silence.watch(event.message.partition, state.customer_id, silence_deadline(state, p.card))
+        await publish_alerts(batch, key, outcome.alerts, now)
 
-    async def publish_alerts(key: bytes, alerts: list[dict[str, Any]], now: float) -> None:
+    async def publish_alerts(
+        batch: Batch, key: bytes, alerts: list[dict[str, Any]], now: float
+    ) -> None:
         for alert in alerts:
             alert["published_at"] = format_time(now)
-            await p.alerts.send(key=key, value=orjson.dumps(alert))
+            batch.sent(await p.alerts.send(key=key, value=orjson.dumps(alert)))
             telemetry.alert(alert["kind"], alert["severity"])
 
-    async def check_silences(partition: int, clock: float) -> None:
+    async def check_silences(batch: Batch, event: EventT[bytes], clock: float) -> None:
         """On a tick: customers of this partition whose silence deadline has passed."""
+        partition = event.message.partition
         for customer_id in p.silence.pop_due(partition, clock):
-            state = p.load(customer_id)
+            state = batch.load(customer_id)
             if state is None:
                 continue
             deadline = silence_deadline(state, p.card)
@@ -230,8 +260,8 @@ def register(p: Processor) -> None:
                 continue
             outcome = check_silence(state, clock, p.card)
             if outcome.alerts:
-                p.table[customer_id] = outcome.state.to_bytes()
-                await publish_alerts(customer_id.encode(), outcome.alerts, time.time())
+                batch.changed(outcome.state, event)
+                await publish_alerts(batch, customer_id.encode(), outcome.alerts, time.time())
 
     @p.app.timer(interval=settings.silence_check_seconds, name="silence_ticks")  # type: ignore[untyped-decorator]
     async def silence_ticks() -> None:
@@ -256,6 +286,16 @@ def register(p: Processor) -> None:
 _PROFILE_FIELDS_KEPT = frozenset(
     {"customer_id", "segment", "tier", "lifetime_value", "currency", "region", "since"}
 )
+
+
+def _make_current(event: EventT[bytes]) -> None:
+    """Make `event` Faust's current event in this task, for the table writes that follow.
+
+    Only the task's context variable: `Stream._set_current_event` would also overwrite the
+    stream's own attribute, which `take_events` reads to pair each buffered value with its
+    event, and so pair a value with the wrong event.
+    """
+    faust_streams._current_event.set(weakref.ref(event))
 
 
 def _processing_error(exc: BaseException) -> Rejection:

@@ -81,6 +81,8 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         datadir=str(settings.data_dir),
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         processing_guarantee=settings.processing_guarantee,
+        broker_client_id=settings.client_id,
+        table_standby_replicas=settings.standby_replicas,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
@@ -108,6 +110,9 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         partitions=settings.partitions,
         help="Per-customer experience state (CustomerState bytes).",
     )
+    # A batch writes up to batch_size states at once: let Faust's changelog buffer take them
+    # without a warning and a flush that stops the stream at every batch.
+    app.producer.buffer.max_messages = max(app.producer.buffer.max_messages, settings.batch_size)
     processor = Processor(
         settings=settings,
         app=app,

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         1, ge=1, le=16, description="Replication factor of the topics we create."
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    kafka_client_id: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._-]{0,255}$",
+        description="Client id of the worker's Kafka clients, for broker quotas, logs and "
+        "metrics (default: the app id).",
+    )
 
     # Kafka security: TLS and SASL. Secrets from the environment or from files, never logged.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -69,6 +75,13 @@ class Settings(BaseSettings):
     # State
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: Path = Field(Path("var/cx-streams"), description="Worker data (RocksDB, state).")
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Warm copies of each state partition kept on other workers, so one that "
+        "takes over a failed worker's partitions has little changelog left to read.",
+    )
 
     # Input policy
     max_event_bytes: int = Field(
@@ -84,6 +97,13 @@ class Settings(BaseSettings):
 
     silence_check_seconds: float = Field(
         30.0, gt=0, description="How often the worker looks for customers who went silent."
+    )
+
+    batch_size: int = Field(
+        1000, ge=1, le=100_000, description="Most events an agent takes and settles at once."
+    )
+    batch_wait_seconds: float = Field(
+        0.05, gt=0, le=10, description="Longest an agent waits to fill a batch (adds latency)."
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -137,6 +157,10 @@ class Settings(BaseSettings):
         if self.pseudonymize_key_file is not None:
             return self.pseudonymize_key_file.read_bytes().strip()
         return None
+
+    @property
+    def client_id(self) -> str:
+        return self.kafka_client_id or self.app_id
 
     @property
     def keyed_topic(self) -> str:

@@ -119,6 +119,21 @@ class Worker:
         except OSError:
             return 0, None
 
+    def customer(self, customer_id: str, event_count: int, timeout: float = 30.0) -> Any:
+        """GET /customers/{id} once its state holds `event_count` events.
+
+        A batch's states are written just after its output is acknowledged, so the state can
+        trail the scores topic by a moment.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.get(f"/customers/{customer_id}")
+            if status == 200 and body["event_count"] >= event_count:
+                return body
+            if time.monotonic() > deadline:
+                pytest.fail(f"/customers/{customer_id}: {status} {body}, not {event_count} events")
+            time.sleep(0.2)
+
     def send(self, topic: str, messages: list[Message]) -> None:
         produce(self.bootstrap, self.topics[topic], messages)
 
