@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
+from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 
+from streams import health
 from streams.scoring.engine import score_update
 from streams.scoring.interaction import format_time
 from streams.scoring.scorecard import BANDS
@@ -20,8 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_CUSTOMER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+log = logging.getLogger(__name__)
+
+# ASCII only, matched whole (fullmatch: `$` alone would let a trailing newline through)
+_CUSTOMER_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}", re.ASCII)
+_LIMIT: Final = re.compile(r"[0-9]{1,7}", re.ASCII)  # isdigit() also takes "²", int() does not
 MAX_AT_RISK: Final = 1000
+#: longest request target (path and query) a view is asked about; every real one is far shorter
+MAX_URL: Final = 2048
+#: most header bytes a request may carry (aiohttp takes 128 headers of 8 KiB each)
+MAX_HEADER_BYTES: Final = 32 * 1024
 PAGE: Final = files("streams").joinpath("page.html").read_bytes()
 
 
@@ -29,15 +41,65 @@ def _json(view: View, body: Any, status: int = 200) -> Response:
     return view.bytes(orjson.dumps(body), content_type="application/json", status=status)
 
 
+_Handler = Callable[[aiohttp_web.Request], Awaitable[aiohttp_web.StreamResponse]]
+
+
+@aiohttp_web.middleware
+async def _plain_errors(
+    request: aiohttp_web.Request, handler: _Handler
+) -> aiohttp_web.StreamResponse:
+    """Oversized requests are turned away, and every error the router or a view raises becomes
+    a short JSON body: an unknown path, a method a view does not take, or a bug (500, logged
+    here, never shown to the client).
+
+    Requests aiohttp's own parser rejects (a request line or a header over 8190 bytes, more
+    than 128 headers, bytes that are not HTTP) never get this far: aiohttp answers those with
+    a plain-text 400 that names the problem, without a traceback.
+    """
+    if len(request.raw_path) > MAX_URL:
+        return _error(414, {"error": "uri too long", "detail": f"at most {MAX_URL} characters"})
+    if sum(len(k) + len(v) for k, v in request.raw_headers) > MAX_HEADER_BYTES:
+        return _error(
+            431,
+            {
+                "error": "request header fields too large",
+                "detail": f"at most {MAX_HEADER_BYTES} bytes of headers",
+            },
+        )
+    try:
+        return await handler(request)
+    except aiohttp_web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body: dict[str, Any] = {"error": exc.reason.lower()}
+        headers = {}
+        if isinstance(exc, aiohttp_web.HTTPMethodNotAllowed):
+            body["allowed"] = sorted(exc.allowed_methods)
+            headers["Allow"] = ", ".join(body["allowed"])
+        return _error(exc.status, body, headers)
+    except Exception:
+        log.exception("error answering %s %.200r", request.method, request.path)
+        return _error(500, {"error": "internal error"})
+
+
+def _error(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> aiohttp_web.Response:
+    return aiohttp_web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
 def register(p: Processor) -> None:
     app = p.app
+    broker = health.watch(app)
 
     @app.page("/customers/{customer_id}")
     class CustomerView(View):
         """GET /customers/{id}: the customer's current score, components, measures, drivers."""
 
         async def get(self, request: Request, customer_id: str) -> Response:
-            if not _CUSTOMER_ID.match(customer_id):
+            if not _CUSTOMER_ID.fullmatch(customer_id):
                 return _json(
                     self,
                     {
@@ -65,7 +127,7 @@ def register(p: Processor) -> None:
 
         async def get(self, request: Request) -> Response:
             raw = request.query.get("limit", "50")
-            if not raw.isdigit() or not 1 <= int(raw) <= MAX_AT_RISK:
+            if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_AT_RISK:
                 return _json(
                     self,
                     {
@@ -117,21 +179,28 @@ def register(p: Processor) -> None:
 
     @app.page("/healthz")
     class HealthView(View):
-        """GET /healthz: 200 once state is recovered and the worker is processing, else 503."""
+        """GET /healthz: 200 once state is recovered, the worker is processing and Kafka
+        answers; 503 while starting or rebalancing, and while no broker answers."""
 
         async def get(self, request: Request) -> Response:
             consumer = app.consumer
             assigned = len(consumer.assignment()) if consumer is not None else 0
             rebalancing = bool(app.rebalancing)
-            ok = p.ready and not rebalancing
+            if broker.unreachable:
+                status = "broker_unreachable"
+            elif not p.ready or rebalancing:
+                status = "starting"
+            else:
+                status = "ok"
             body = {
-                "status": "ok" if ok else "starting",
+                "status": status,
                 "recovered": p.ready,
                 "rebalancing": rebalancing,
                 "assigned_partitions": assigned,
                 "customers_tracked": p.index.tracked(),
+                **broker.as_dict(),
             }
-            return _json(self, body, 200 if ok else 503)
+            return _json(self, body, 200 if status == "ok" else 503)
 
     @app.page("/metrics")
     class MetricsView(View):
@@ -139,3 +208,6 @@ def register(p: Processor) -> None:
 
         async def get(self, request: Request) -> Response:
             return self.bytes(p.telemetry.render(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    # on Faust's aiohttp application: router errors and failures become short JSON answers
+    app.web.web_app.middlewares.append(_plain_errors)  # type: ignore[attr-defined]

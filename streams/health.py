@@ -1,0 +1,111 @@
+"""Can this worker reach Kafka? A small periodic metadata request answers it for /healthz.
+
+While the brokers are down Faust and aiokafka keep retrying on their own and the worker resumes
+when they are back, but nothing in Faust says so: the consumer just fetches nothing. So a timer
+sends a metadata request every couple of seconds through the app's own producer connection
+(same brokers, same TLS and SASL settings) with a short timeout. Two failures in a row make
+the broker `unreachable`; the first answer makes it `ok` again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import faust
+
+from streams.scoring.interaction import format_time
+
+__all__ = ["BrokerHealth", "metadata_client", "probe", "watch"]
+
+log = logging.getLogger(__name__)
+
+#: seconds between two probes
+PROBE_INTERVAL: Final = 2.0
+#: seconds a probe may take before it counts as failed (a hung broker, a dropped route)
+PROBE_TIMEOUT: Final = 3.0
+#: failed probes in a row before the broker is reported unreachable (one lost answer is not)
+FAILURES_BEFORE_UNREACHABLE: Final = 2
+
+BrokerState = Literal["unknown", "ok", "unreachable"]
+
+
+@dataclass
+class BrokerHealth:
+    """What the probes found, and since when. `record` is the whole state machine."""
+
+    failures_before_unreachable: int = FAILURES_BEFORE_UNREACHABLE
+    state: BrokerState = "unknown"
+    #: wall-clock time the current state began (for `unreachable`: the first failed probe)
+    since: float | None = None
+    last_ok: float | None = None
+    failures: int = 0
+    _first_failure: float | None = None
+
+    @property
+    def unreachable(self) -> bool:
+        return self.state == "unreachable"
+
+    def record(self, ok: bool, now: float) -> None:
+        """One probe's result at wall-clock time `now`."""
+        if ok:
+            if self.state == "unreachable" and self.since is not None:
+                log.warning("Kafka is reachable again after %.1f s", now - self.since)
+            if self.state != "ok":
+                self.state, self.since = "ok", now
+            self.last_ok, self.failures, self._first_failure = now, 0, None
+            return
+        self.failures += 1
+        if self._first_failure is None:
+            self._first_failure = now
+        if self.state != "unreachable" and self.failures >= self.failures_before_unreachable:
+            self.state, self.since = "unreachable", self._first_failure
+            log.warning(
+                "Kafka is unreachable: no broker answered %d metadata requests in a row; "
+                "the worker keeps retrying and resumes when a broker answers",
+                self.failures,
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields /healthz adds to its body."""
+        return {
+            "broker": self.state,
+            "broker_since": format_time(self.since) if self.since is not None else None,
+        }
+
+
+def metadata_client(app: faust.App) -> Any | None:
+    """The aiokafka client of the app's producer, once it is started (it runs on our loop;
+    the consumer's runs in its own thread and loop, so it is not ours to use)."""
+    producer = getattr(app.producer, "_producer", None)
+    return getattr(producer, "client", None)
+
+
+async def probe(client: Any, timeout: float = PROBE_TIMEOUT) -> bool:
+    """True if some broker answers a metadata request within `timeout` seconds.
+
+    `fetch_all_metadata` fills a throw-away metadata object, so the client's own view of the
+    cluster is left alone; it tries every broker the client knows before giving up.
+    """
+    try:
+        await asyncio.wait_for(client.fetch_all_metadata(), timeout)
+    except Exception:  # refused, timed out, no metadata: all mean "not reachable now"
+        return False
+    return True
+
+
+def watch(app: faust.App, interval: float = PROBE_INTERVAL) -> BrokerHealth:
+    """Probe the brokers every `interval` seconds while the app runs; returns what it finds."""
+    health = BrokerHealth()
+
+    @app.timer(interval=interval, name="broker_probe")  # type: ignore[untyped-decorator]
+    async def broker_probe() -> None:
+        client = metadata_client(app)
+        if client is None:  # producer not started (yet): nothing to say
+            return
+        health.record(await probe(client), time.time())
+
+    return health
