@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from aiohttp import web as aiohttp_web
+from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
 from streams import health
@@ -108,11 +109,15 @@ def register(p: Processor) -> None:
                     },
                     400,
                 )
-            customer_id = p.pseudonym(customer_id)  # look up by real id; pseudonyms pass as is
-            return await self._lookup(request, customer_id)  # type: ignore[call-arg]
+            # look up by real id (pseudonyms pass as is); the state, and so the worker that owns
+            # it, is found under the key it is kept by, which is the pseudonym when enabled
+            customer_id = p.pseudonym(customer_id)
+            try:
+                return await app.router.route_req(p.table.name, customer_id, self.web, request)
+            except SameNode:
+                return self._lookup(customer_id)
 
-        @app.table_route(table=p.table, match_info="customer_id")  # type: ignore[arg-type]
-        async def _lookup(self, request: Request, customer_id: str) -> Response:
+        def _lookup(self, customer_id: str) -> Response:
             state = p.load(customer_id)
             if state is None or state.event_count == 0:
                 return _json(self, {"error": "unknown customer", "customer_id": customer_id}, 404)

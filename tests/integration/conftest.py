@@ -76,12 +76,17 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float = 120.0, assigned: bool = False) -> None:
+        """Until /healthz answers 200 (and, with `assigned`, the worker holds partitions)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
-            status, _ = self.get("/healthz")
-            if status == 200:
+            if self.process is None or self.process.poll() is not None:
+                code = self.process.returncode if self.process else None
+                pytest.fail(f"worker exited with {code}:\n{self.log_tail()}")
+            status, body = self.get("/healthz")
+            if status == 200 and (not assigned or body["assigned_partitions"] > 0):
                 return
             time.sleep(0.5)
         pytest.fail(f"worker not healthy after {timeout:.0f} s:\n{self.log_tail()}")
