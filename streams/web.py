@@ -112,8 +112,16 @@ def register(p: Processor) -> None:
             # look up by real id (pseudonyms pass as is); the state, and so the worker that owns
             # it, is found under the key it is kept by, which is the pseudonym when enabled
             customer_id = p.pseudonym(customer_id)
+            # A state is kept in the partition of the keyed-topic event that changed it (Faust
+            # takes a table write's partition from the current event), so it lives with the
+            # worker that consumes the keyed partition of the raw key bytes. Faust's table
+            # routing (`route_req`, `table_route`) hashes the changelog's serialized key
+            # instead, JSON for a str key ('"C-1"' rather than 'C-1'): another partition, often
+            # another worker's, which does not hold the state and answers 404.
             try:
-                return await app.router.route_req(p.table.name, customer_id, self.web, request)
+                return await app.router.route_topic_req(
+                    p.keyed, customer_id.encode(), self.web, request
+                )
             except SameNode:
                 return self._lookup(customer_id)
 
