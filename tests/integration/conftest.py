@@ -148,8 +148,14 @@ class Worker:
             [(e["customer_id"].encode() if keyed else None, orjson.dumps(e)) for e in events],
         )
 
-    def read(self, topic: str, until: Any, timeout: float = 60.0) -> list[Record]:
-        return read_until(self.bootstrap, self.topics[topic], until, timeout)
+    def read(
+        self,
+        topic: str,
+        until: Any,
+        timeout: float = 60.0,
+        isolation_level: str = "read_uncommitted",
+    ) -> list[Record]:
+        return read_until(self.bootstrap, self.topics[topic], until, timeout, isolation_level)
 
 
 def make_worker(bootstrap: str, tmp: Path) -> Worker:

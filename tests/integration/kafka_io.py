@@ -55,8 +55,12 @@ def read_until(
     topic: str,
     done: Callable[[list[Record]], bool],
     timeout: float = 60.0,
+    isolation_level: str = "read_uncommitted",
 ) -> list[Record]:
-    """Read `topic` from the beginning until `done(records)` or the timeout; return all read."""
+    """Read `topic` from the beginning until `done(records)` or the timeout; return all read.
+
+    `isolation_level="read_committed"` reads as a consumer of a transactional producer should.
+    """
 
     async def run() -> list[Record]:
         consumer = AIOKafkaConsumer(
@@ -66,6 +70,7 @@ def read_until(
             enable_auto_commit=False,
             fetch_max_bytes=8 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            isolation_level=isolation_level,
         )
         await consumer.start()
         records: list[Record] = []

@@ -50,3 +50,36 @@ def test_customer_ids_are_pseudonymized_in_scores_and_alerts(
         raise
     finally:
         worker.stop()
+
+
+def test_with_two_workers_either_one_finds_a_customer_by_real_id(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """The request goes to the worker that owns the pseudonym's partition, not the real id's."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = make_worker(bootstrap, tmp_path / "first")
+    first.env["CX_PSEUDONYMIZE_KEY"] = "a-long-random-secret"
+    second = make_worker(bootstrap, tmp_path / "second")
+    second.env.update(
+        {k: v for k, v in first.env.items() if k not in ("CX_WEB_PORT", "CX_DATA_DIR")}
+    )
+    journeys = [souring(f"C-person-{i}") for i in range(12)]
+    try:
+        first.start()
+        second.start()
+        for worker in (first, second):  # both in the group, partitions spread over the two
+            worker.wait_healthy(assigned=True)
+        for journey in journeys:
+            first.send_events(journey.events)
+        first.read("scores", lambda rs: len(rs) >= sum(len(j.events) for j in journeys))
+        for worker in (first, second):
+            for journey in journeys:
+                body = worker.customer(journey.customer_id, len(journey.events))
+                assert body["customer_id"].startswith("px-")
+    except BaseException:
+        print(first.log_tail(), second.log_tail(), sep="\n")
+        raise
+    finally:
+        second.stop()
+        first.stop()
