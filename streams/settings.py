@@ -80,7 +80,8 @@ class Settings(BaseSettings):
         ge=0,
         le=16,
         description="Warm copies of each state partition kept on other workers, so one that "
-        "takes over a failed worker's partitions has little changelog left to read.",
+        "takes over a failed worker's partitions has little changelog left to read (with "
+        "the rocksdb store; the memory store reads it all anyway).",
     )
 
     # Input policy
