@@ -190,6 +190,13 @@ def register(p: Processor) -> None:
         async def get(self, request: Request) -> Response:
             return self.bytes(PAGE, content_type="text/html")
 
+    @app.page("/livez")
+    class LiveView(View):
+        """GET /livez: 200 while the worker's event loop serves requests, Kafka or not."""
+
+        async def get(self, request: Request) -> Response:
+            return _json(self, {"status": "alive"})
+
     @app.page("/healthz")
     class HealthView(View):
         """GET /healthz: 200 once state is recovered, the worker is processing and Kafka

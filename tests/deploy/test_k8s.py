@@ -1,5 +1,5 @@
 """The Kubernetes manifests: valid against the Kubernetes API schemas, and consistent with the
-processor's settings, port, health endpoint and scorecard."""
+processor's settings, port, health endpoints and scorecard."""
 
 from __future__ import annotations
 
@@ -71,8 +71,10 @@ def test_the_workers_are_wired_to_the_processors_settings(monkeypatch: pytest.Mo
     assert settings.store == "rocksdb"
     (port,) = container["ports"]
     assert port["containerPort"] == settings.web_port
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["path"] == "/healthz"
+    # not /healthz: a Kafka outage or a rebalance must not get every worker restarted
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["state"] == str(settings.data_dir)
     assert spec["volumeClaimTemplates"][0]["metadata"]["name"] == "state"

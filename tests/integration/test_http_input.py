@@ -261,3 +261,10 @@ def test_good_requests_still_work_and_the_worker_is_unharmed(worker: Worker) -> 
     assert worker.alive()
     # no view ever failed: every answer above was a deliberate one
     assert "error answering" not in worker.log_path.read_text(errors="replace")
+
+
+def test_livez_answers_while_the_process_serves(worker: Worker) -> None:
+    answer = http(worker, "GET", "/livez")
+    assert answer.status == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/json")
+    assert orjson.loads(answer.body) == {"status": "alive"}
