@@ -107,6 +107,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
+    from streams import logs
     from streams.app import create_processor
     from streams.topics import ensure_topics
 
@@ -125,6 +126,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "/healthz",
         flush=True,
     )
+    # aiokafka's errors while Kafka is down, aiohttp's parser errors: at most one line of a kind
+    # per 10 s, no traceback. On the loggers, so it outlasts the Worker's own logging setup.
+    logs.install()
     worker = faust.Worker(processor.app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0
