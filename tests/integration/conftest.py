@@ -181,6 +181,17 @@ def make_worker(bootstrap: str, tmp: Path) -> Worker:
     return Worker(bootstrap=bootstrap, env=env, log_path=tmp / "worker.log", port=port)
 
 
+def same_group(first: Worker, tmp: Path) -> Worker:
+    """Another worker in `first`'s group (its app id, topics and settings), with its own web
+    port, data directory and log under `tmp`."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    other = make_worker(first.bootstrap, tmp)
+    other.env.update(
+        {k: v for k, v in first.env.items() if k not in ("CX_WEB_PORT", "CX_DATA_DIR")}
+    )
+    return other
+
+
 @pytest.fixture(scope="module")
 def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     tmp = tmp_path_factory.mktemp("worker")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.integration.conftest import make_worker
+from tests.integration.conftest import make_worker, same_group
 from tests.integration.journeys import souring
 
 
@@ -57,13 +57,9 @@ def test_with_two_workers_either_one_finds_a_customer_by_real_id(
 ) -> None:
     """The request goes to the worker that owns the pseudonym's partition, not the real id's."""
     (tmp_path / "first").mkdir()
-    (tmp_path / "second").mkdir()
     first = make_worker(bootstrap, tmp_path / "first")
     first.env["CX_PSEUDONYMIZE_KEY"] = "a-long-random-secret"
-    second = make_worker(bootstrap, tmp_path / "second")
-    second.env.update(
-        {k: v for k, v in first.env.items() if k not in ("CX_WEB_PORT", "CX_DATA_DIR")}
-    )
+    second = same_group(first, tmp_path / "second")
     journeys = [souring(f"C-person-{i}") for i in range(12)]
     try:
         first.start()

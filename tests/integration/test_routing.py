@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
-from tests.integration.conftest import make_worker
+from tests.integration.conftest import make_worker, same_group
 from tests.integration.journeys import souring
 
 PARTITIONS = [0, 1, 2]  # make_worker's CX_PARTITIONS
@@ -28,12 +28,8 @@ def test_with_two_workers_both_answer_for_every_customer_from_its_owner(
     assert raw != as_json and len(set(raw)) == len(PARTITIONS)  # the test can tell them apart
 
     (tmp_path / "first").mkdir()
-    (tmp_path / "second").mkdir()
     first = make_worker(bootstrap, tmp_path / "first")
-    second = make_worker(bootstrap, tmp_path / "second")
-    second.env.update(
-        {k: v for k, v in first.env.items() if k not in ("CX_WEB_PORT", "CX_DATA_DIR")}
-    )
+    second = same_group(first, tmp_path / "second")
     try:
         first.start()
         second.start()
