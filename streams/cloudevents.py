@@ -44,12 +44,24 @@ def is_structured(body: Mapping[str, Any], headers: Headers) -> bool:
     return content_type.startswith(STRUCTURED) or "specversion" in body
 
 
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def unwrap(attributes: Mapping[str, Any], data: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The interaction carried by a CloudEvent, or (None, what is wrong, naming the attribute)."""
     for name in REQUIRED:
         value = attributes.get(name)
-        if not isinstance(value, str) or not value:
-            return None, f"the CloudEvents attribute {name!r} is missing or empty"
+        if value is None:
+            return None, f"the CloudEvents attribute {name!r} is missing"
+        if not isinstance(value, str):
+            return None, f"the CloudEvents attribute {name!r} is {_json_type(value)}, not a string"
+        if not value:
+            return None, f"the CloudEvents attribute {name!r} is empty"
     if attributes["specversion"] != "1.0":
         return None, f"CloudEvents specversion {attributes['specversion']!r} is not 1.0"
     if not isinstance(data, dict):

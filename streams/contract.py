@@ -27,6 +27,7 @@ from streams.scoring.vocabulary import (
 
 __all__ = [
     "ERROR_CODES",
+    "MAX_DEPTH",
     "Rejection",
     "interaction_from_body",
     "parse_interaction",
@@ -46,11 +47,20 @@ ERROR_CODES: Final = (
     "processing_error",
 )
 
-# RFC 3339 date-time: full date, 'T', full time, and an offset (Z or +hh:mm).
+# RFC 3339 date-time: full date, 'T', full time (any number of fraction digits; second 60 is a
+# leap second) and an offset (Z or +hh:mm, hours 00-23, minutes 00-59). parse_time also takes a
+# space for the 'T' (RFC 3339 allows it in a note: people type it); event times must have the
+# 'T', like the schema's date-time format.
 _RFC3339: Final = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
+    r"(\d{4}-\d{2}-\d{2})([Tt ])(\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z"
 )
 _EARLIEST: Final = 0.0  # 1970-01-01T00:00:00Z
+_DAY: Final = 86400
+
+#: No message nests objects and arrays deeper than a few levels (the schemas allow flat
+#: attributes only); deeper ones are rejected before the schema validator sees them, whose own
+#: limit (about 255 levels) would make it fail, as would the JSON parser's (1024 levels).
+MAX_DEPTH: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +102,124 @@ def _load_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | Reject
             return Rejection(
                 "invalid_utf8", f"the message is not valid UTF-8 (byte {bad.start}: {bad.reason})"
             )
+        # JSON nested deeper than the parser goes is still JSON: say what is wrong with it.
+        if value.count(b"[") + value.count(b"{") > MAX_DEPTH:
+            deep = _too_deep_unparsed(value)
+            if deep is not None:
+                return deep
         return Rejection("invalid_json", f"the message is not JSON: {exc}")
     if not isinstance(body, dict):
         return Rejection(
             "schema_violation", f"expected a JSON object, got {type(body).__name__}", path=""
         )
+    pointer = _too_deep(body)
+    if pointer is not None:
+        return _nested_too_deep(pointer)
     return body
+
+
+def _pointer_part(name: object) -> str:
+    """One reference token of a JSON pointer (RFC 6901: '~' is '~0', '/' is '~1')."""
+    return str(name).replace("~", "~0").replace("/", "~1")
+
+
+def _nested_too_deep(pointer: str) -> Rejection:
+    return Rejection(
+        "schema_violation",
+        f"at {pointer}: objects and arrays nested more than {MAX_DEPTH} levels deep",
+        path=pointer,
+    )
+
+
+def _too_deep(body: dict[str, Any]) -> str | None:
+    """The pointer of the first object or array (in document order) nested deeper than
+    MAX_DEPTH, if any; without recursion."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 1)]
+    while stack:
+        node, pointer, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return pointer
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        children = [
+            (child, f"{pointer}/{_pointer_part(name)}", depth + 1)
+            for name, child in items
+            if isinstance(child, dict | list)
+        ]
+        stack.extend(reversed(children))
+    return None
+
+
+# One JSON token after optional whitespace: an opening, a closing, a separator, or a string,
+# number or literal (these are checked by the parser itself).
+_TOKEN: Final = re.compile(
+    rb'[ \t\n\r]*(?:([\[{])|([\]}])|([,:])|("(?:[^"\\]|\\.)*"|[^ \t\n\r\[\]{},:"]+))', re.DOTALL
+)
+
+
+def _too_deep_unparsed(value: bytes) -> Rejection | None:
+    """For a UTF-8 message the parser refused: when it is well-formed JSON nested deeper than
+    the parser goes, what is wrong with it (as for a parsed one); None when it is not JSON.
+
+    A pushdown check of the structure, without recursion."""
+    open_: list[bytes] = []  # the open objects and arrays, innermost last
+    names: list[str] = []  # the pointer token of the member being read in each
+    found: str | None = None
+    expect = "value"  # value, first (value or closing), key, first_key, colon, next, end
+    end = len(value.rstrip(b" \t\n\r"))
+    pos = 0
+    while pos < end:
+        token = _TOKEN.match(value, pos, end)
+        if token is None:
+            return None
+        pos = token.end()
+        opening, closing, separator, scalar = token.groups()
+        if opening is not None:
+            if expect not in ("value", "first"):
+                return None
+            if len(open_) >= MAX_DEPTH and found is None:
+                found = "".join(f"/{_pointer_part(name)}" for name in names)
+            open_.append(opening)
+            names.append("0")
+            expect = "first" if opening == b"[" else "first_key"
+        elif closing is not None:
+            # after a member, or at once ('first' is only ever an array's, 'first_key' an object's)
+            if not open_ or expect not in ("next", "first", "first_key"):
+                return None
+            if (open_.pop() == b"[") != (closing == b"]"):
+                return None
+            names.pop()
+            expect = "next" if open_ else "end"
+        elif separator == b",":
+            if expect != "next":
+                return None
+            if open_[-1] == b"[":
+                names[-1] = str(int(names[-1]) + 1)
+                expect = "value"
+            else:
+                expect = "key"
+        elif separator == b":":
+            if expect != "colon":
+                return None
+            expect = "value"
+        else:
+            try:
+                scalar_value = orjson.loads(scalar)
+            except orjson.JSONDecodeError:
+                return None
+            if expect in ("key", "first_key"):
+                if not isinstance(scalar_value, str) or not scalar.startswith(b'"'):
+                    return None
+                names[-1] = scalar_value
+                expect = "colon"
+            elif expect in ("value", "first"):
+                expect = "next" if open_ else "end"
+            else:
+                return None
+    if expect != "end" or found is None:
+        return None
+    if value.lstrip(b" \t\n\r").startswith(b"["):
+        return Rejection("schema_violation", "expected a JSON object, got list", path="")
+    return _nested_too_deep(found)
 
 
 def _first_error(validator: Any, body: dict[str, Any]) -> Rejection:
@@ -107,19 +229,35 @@ def _first_error(validator: Any, body: dict[str, Any]) -> Rejection:
         break
     if best is None:  # pragma: no cover - is_valid said no, so there is an error
         return Rejection("schema_violation", "the message does not match the schema")
-    pointer = "/" + "/".join(str(p) for p in best.instance_path)
-    where = f"at {pointer}" if best.instance_path else "at the top level"
+    pointer = "".join(f"/{_pointer_part(part)}" for part in best.instance_path)
+    where = f"at {pointer}" if pointer else "at the top level"
     return Rejection("schema_violation", f"{where}: {best.message}", path=pointer)
 
 
 def parse_time(text: str) -> float | None:
     """RFC 3339 date-time to epoch seconds, or None when it is not one."""
-    if not _RFC3339.match(text):
+    match = _RFC3339.match(text)
+    if match is None:
         return None
+    date, _, minute, second, fraction, offset = match.groups()
+    leap = second == "60"  # a leap second is valid only as the last second of a UTC day
     try:
-        return datetime.fromisoformat(text.replace("z", "Z")).timestamp()
+        moment = datetime.fromisoformat(
+            f"{date}T{minute}:{'59' if leap else second}{fraction or ''}{offset.upper()}"
+        ).timestamp()
     except ValueError:
         return None
+    if leap:
+        if moment % _DAY < _DAY - 1:
+            return None
+        moment += 1
+    return moment
+
+
+def _event_time(text: str) -> float | None:
+    """An event time: RFC 3339 with the 'T' (no space), as the schema's date-time format."""
+    moment = parse_time(text)
+    return moment if moment is not None and text[10] in "Tt" else None
 
 
 def _check_key(key: bytes | None, customer_id: str) -> Rejection | None:
@@ -156,7 +294,7 @@ def parse_interaction(
         return body
     occurred = body.get("occurred_at")
     if isinstance(occurred, str):
-        moment = parse_time(occurred)
+        moment = _event_time(occurred)
         if moment is None:
             return Rejection(
                 "bad_timestamp",

@@ -96,3 +96,23 @@ def test_the_unwrapped_interaction_is_still_validated() -> None:
     assert isinstance(bad, Rejection) and bad.error == "schema_violation" and bad.path == "/nps"
     late = parse(orjson.dumps({**ENVELOPE, "time": "yesterday"}))
     assert isinstance(late, Rejection) and late.error == "bad_timestamp"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (None, "is missing"),
+        ("", "is empty"),
+        (7, "is a number, not a string"),
+        (1.0, "is a number, not a string"),
+        (True, "is a boolean, not a string"),
+        (["x"], "is an array, not a string"),
+        ({"x": 1}, "is an object, not a string"),
+    ],
+)
+@pytest.mark.parametrize("name", ["specversion", "id", "source", "type"])
+def test_what_is_wrong_with_an_attribute_is_said(name: str, value: object, says: str) -> None:
+    envelope = {**ENVELOPE, name: value}
+    result = parse(orjson.dumps(envelope), [("content-type", b"application/cloudevents+json")])
+    assert isinstance(result, Rejection) and result.error == "schema_violation"
+    assert result.detail == f"the CloudEvents attribute {name!r} {says}"

@@ -3,7 +3,7 @@ import time
 import orjson
 import pytest
 
-from streams.contract import Rejection, parse_interaction, parse_profile
+from streams.contract import MAX_DEPTH, Rejection, parse_interaction, parse_profile, parse_time
 
 NOW = time.time()
 GOOD = {
@@ -16,9 +16,11 @@ GOOD = {
 }
 
 
-def parse(body: object, key: bytes | None = None, raw: bytes | None = None) -> object:
+def parse(
+    body: object, key: bytes | None = None, raw: bytes | None = None, now: float = NOW
+) -> object:
     value = raw if raw is not None else orjson.dumps(body)
-    return parse_interaction(value, key, now=NOW, max_bytes=65536, future_skew=300)
+    return parse_interaction(value, key, now=now, max_bytes=65536, future_skew=300)
 
 
 def code(result: object) -> str:
@@ -116,3 +118,105 @@ def test_every_known_type_has_a_default_dimension() -> None:
 
     assert set(DEFAULT_DIMENSIONS) == set(EVENT_TYPES)
     assert set(DEFAULT_DIMENSIONS.values()) <= set(DIMENSIONS)
+
+
+def nested(levels: int, opening: bytes = b'{"a":', closing: bytes = b"}") -> bytes:
+    """GOOD with its attribute x nested `levels` deep (the event and attributes are two more)."""
+    inner = opening * levels + b"1" + closing * levels
+    return orjson.dumps({**GOOD, "attributes": {"x": "HOLE"}}).replace(b'"HOLE"', inner)
+
+
+@pytest.mark.parametrize("opening", [b'{"a":', b"["])
+@pytest.mark.parametrize("levels", [MAX_DEPTH - 2, MAX_DEPTH - 1, 300, 1021, 1022, 5000])
+def test_nesting_at_any_depth_is_a_schema_violation_at_its_pointer(
+    levels: int, opening: bytes
+) -> None:
+    # within the limit the schema says x is not flat; past it (where the schema validator and
+    # then the JSON parser give up) the first level too deep is named, parsed or not
+    closing = b"}" if opening.startswith(b"{") else b"]"
+    result = parse(None, raw=nested(levels, opening, closing))
+    assert code(result) == "schema_violation"
+    assert isinstance(result, Rejection)
+    step = "/a" if opening.startswith(b"{") else "/0"
+    if 2 + levels <= MAX_DEPTH:
+        assert result.path == "/attributes/x"
+    else:
+        assert result.path == "/attributes/x" + step * (MAX_DEPTH - 2)
+        assert f"more than {MAX_DEPTH} levels" in result.detail
+
+
+@pytest.mark.parametrize("levels", [100, 5000])
+def test_deeply_nested_arrays_alone_are_not_an_object(levels: int) -> None:
+    result = parse(None, raw=b"[" * levels + b"]" * levels)
+    assert code(result) == "schema_violation"
+    assert isinstance(result, Rejection) and result.path == ""
+    assert "expected a JSON object" in result.detail
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 5000,  # never closed
+        b"[" * 5000 + b"]" * 4999 + b"}",
+        b'{"a":' * 2000 + b"1" + b"}" * 1999,
+        b'{"a":' * 2000 + b"1," + b"}" * 2000,
+        b'{"a":' * 2000 + b"1e400" + b"}" * 2000,  # a number beyond a double
+        b'{"a":' * 2000 + b'"\\ud800"' + b"}" * 2000,  # a lone surrogate
+        b'{"a":' * 1000 + b"{1: 2}" + b"}" * 1000,  # a key that is not a string
+        b"[" * 2000 + b"]" * 2000 + b"[]",
+    ],
+)
+def test_deep_bytes_that_are_not_json_stay_invalid_json(raw: bytes) -> None:
+    assert code(parse(None, raw=raw)) == "invalid_json"
+
+
+def test_nesting_in_a_profile_is_a_schema_violation_too() -> None:
+    for levels in (300, 5000):
+        raw = b'{"customer_id": "C-1", "attributes": {"x": ' + b"[" * levels + b"]" * levels + b"}}"
+        result = parse_profile(raw, None, max_bytes=65536)
+        assert isinstance(result, Rejection) and result.error == "schema_violation", result
+
+
+def test_pointers_follow_rfc_6901() -> None:
+    top = parse({k: v for k, v in GOOD.items() if k != "type"})
+    assert isinstance(top, Rejection) and top.path == ""  # the whole document, not "/"
+    escaped = parse({**GOOD, "attributes": {"a/b~c": [1]}})
+    assert isinstance(escaped, Rejection) and escaped.path == "/attributes/a~1b~0c"
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-11-20 09:30:00Z",  # RFC 3339 lets applications take a space; the schema does not
+        "2026-11-20T09:30:00+05:60",
+        "2026-11-20T09:30:00-01:99",
+        "2026-11-20T09:30:00+24:00",
+        "2026-11-20T12:00:60Z",  # a leap second is only ever the last second of a UTC day
+        "2016-12-31T23:59:60+01:00",
+    ],
+)
+def test_event_times_that_the_schema_refuses_are_bad_timestamps(stamp: str) -> None:
+    result = parse({**GOOD, "occurred_at": stamp})
+    assert code(result) == "bad_timestamp"
+    assert isinstance(result, Rejection) and result.path == "/occurred_at"
+
+
+@pytest.mark.parametrize(
+    ("stamp", "epoch"),
+    [
+        ("2026-11-20t09:30:00z", 1795167000.0),
+        ("2026-11-20T09:30:00.123456789012Z", 1795167000.123456),  # any number of digits
+        ("2026-11-20T10:30:00.5+01:00", 1795167000.5),
+        ("2016-12-31T23:59:60Z", 1483228800.0),  # a leap second
+        ("2016-12-31T18:59:60-05:00", 1483228800.0),
+    ],
+)
+def test_event_times_rfc_3339_allows_are_accepted(stamp: str, epoch: float) -> None:
+    result = parse({**GOOD, "occurred_at": stamp}, now=2e9)
+    assert not isinstance(result, Rejection), result
+    assert result[1].occurred_at == pytest.approx(epoch, abs=1e-6)
+
+
+def test_parse_time_still_takes_a_space_for_the_t() -> None:
+    # people type it on the command line (dlq replay --since)
+    assert parse_time("2026-11-20 09:30:00Z") == 1795167000.0
