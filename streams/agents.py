@@ -76,33 +76,35 @@ def register(p: Processor) -> None:
         telemetry.invalid(rejection.error, label)
         log.debug("dead-lettered %s:%d@%d: %s", topic, partition, offset, rejection.detail)
 
-    async def settle(batch: Batch, agent: str) -> None:
-        """Wait for the batch's output, then write its states; never commit past a loss."""
-        try:
-            await batch.settle()
-        except Exception:
-            log.critical(
-                "%s: could not settle a batch (%d records to acknowledge, then its states to "
-                "write); stopping so its input is read again after a restart",
-                agent,
-                len(batch),
-                exc_info=True,
-            )
-            logging.shutdown()
-            os._exit(70)
-
     async def in_batches(
         stream: StreamT[bytes],
         handle: Callable[[Batch, EventT[bytes]], Awaitable[None]],
         agent: str,
     ) -> None:
-        """Take the stream's events in batches; Faust acks a batch once `settle` returns."""
+        """Take the stream's events in batches; Faust acks a batch once it is settled.
+
+        A handler turns every bad message into a dead-letter record; what still escapes it is
+        a send Kafka refused. Faust would ack the batch anyway and restart the agent, so the
+        worker stops instead and reads the batch again after a restart: never commit past a
+        loss.
+        """
         events_of = cast(Stream[bytes], stream)  # take_events lives on the concrete class
         async for events in events_of.take_events(batch_size, within=batch_wait):
             batch = Batch(p.table, _make_current)
-            for event in events:
-                await handle(batch, event)
-            await settle(batch, agent)
+            try:
+                for event in events:
+                    await handle(batch, event)
+                await batch.settle()  # its output acknowledged, then its states written
+            except Exception:
+                log.critical(
+                    "%s: could not publish or settle a batch of %d events; stopping so it is "
+                    "read again after a restart",
+                    agent,
+                    len(events),
+                    exc_info=True,
+                )
+                logging.shutdown()
+                os._exit(70)
 
     async def forward(
         batch: Batch, kind: str, customer_id: str, event: EventT[bytes], body: dict[str, Any]

@@ -47,9 +47,6 @@ class Batch:
         """Wait for this record's acknowledgement before the batch's states are written."""
         self._pending.append(acknowledgement)
 
-    def __len__(self) -> int:
-        return len(self._pending)
-
     async def settle(self) -> None:
         """Wait for every send; then write each changed state once.
 

@@ -16,6 +16,8 @@ __all__ = ["MAX_PAYLOAD_BYTES", "dead_letter", "original_key", "original_payload
 
 #: Payloads beyond this are cut so the record itself stays under Kafka's default message limit.
 MAX_PAYLOAD_BYTES: Final = 600_000
+#: ... and once escaped as JSON text, at most this (else the payload goes as base64)
+MAX_ESCAPED_BYTES: Final = 800_000
 
 
 def _text_or_base64(data: bytes) -> tuple[str, str]:
@@ -42,6 +44,12 @@ def dead_letter(
     truncated = len(raw) > MAX_PAYLOAD_BYTES
     # A cut can split a UTF-8 character; then the cut bytes go as base64.
     text, encoding = _text_or_base64(raw[:MAX_PAYLOAD_BYTES])
+    if encoding == "utf-8" and len(orjson.dumps(text)) > MAX_ESCAPED_BYTES:
+        # JSON escapes a control character as 6 bytes, a quote as 2: text that escapes beyond
+        # the bound goes as base64 (4 bytes for 3), cut to keep the record under Kafka's limit
+        cut = MAX_PAYLOAD_BYTES * 3 // 4
+        truncated = len(raw) > cut
+        text, encoding = base64.b64encode(raw[:cut]).decode("ascii"), "base64"
     key_text, key_encoding = _text_or_base64(key) if key is not None else (None, None)
     record: dict[str, Any] = {
         "error": rejection.error,

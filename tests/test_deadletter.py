@@ -46,3 +46,23 @@ def test_huge_payloads_are_cut_and_say_so() -> None:
     r = record(b"a" * (MAX_PAYLOAD_BYTES + 10))
     assert r["payload_truncated"]
     assert len(original_payload(r)) == MAX_PAYLOAD_BYTES
+
+
+def test_a_payload_that_escapes_to_more_than_the_bound_goes_as_base64_and_fits() -> None:
+    for payload in (b"\x01" * 200_000, b'"' * 600_000, b"ok" * 100):
+        data = dead_letter(
+            Rejection("too_large", "big", None),
+            topic="t",
+            partition=0,
+            offset=0,
+            timestamp_ms=None,
+            key=None,
+            payload=payload,
+            now=0.0,
+        )
+        assert len(data) < 1_000_000  # Kafka's default request limit
+        r = orjson.loads(data)
+        kept = original_payload(r)
+        assert payload.startswith(kept)
+        assert r["payload_truncated"] == (len(kept) < len(payload))
+    assert r["payload_encoding"] == "utf-8"  # plain text stays readable

@@ -1008,13 +1008,6 @@ def test_malformed_messages_get_their_code_valid_ones_are_scored_and_the_worker_
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streams/deadletter.py keeps up to 600,000 bytes of the payload as JSON text, where a "
-    "control character takes 6 bytes and a quote 2: the record outgrows the producer's 1 MB "
-    "request limit, the send fails, the ingest agent crashes and is restarted, and the message "
-    "never reaches the dead-letter topic",
-)
 @pytest.mark.timeout(240)
 def test_an_oversized_message_that_escapes_to_over_a_megabyte_is_dead_lettered(
     bootstrap: str, tmp_path: Path
