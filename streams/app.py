@@ -10,6 +10,7 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
+from streams import rebalance
 from streams.index import CustomerIndex, SilenceWatch
 from streams.pseudonyms import Pseudonymizer
 from streams.scoring.engine import silence_deadline
@@ -98,6 +99,8 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         web_stats_enabled=False,
         web_metrics_enabled=False,
     )
+    # Faust and aiokafka can drop input that arrives while a rebalance settles: see there
+    rebalance.install(app)
 
     def external(name: str) -> TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, internal=False)
