@@ -154,12 +154,6 @@ def story(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Story:
 # --- the test ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Faust 0.15 can drop input fetched while a rebalance settles on partitions the group "
-    "has never committed, and commit past it (seen in about 1 run in 3 with standby replicas); "
-    "a fix is under way",
-)
 @pytest.mark.timeout(3 * SETTLE_TIMEOUT)
 @pytest.mark.parametrize("standby", [0, 1])
 def test_the_survivor_of_a_killed_worker_ends_with_the_uninterrupted_workers_state(
