@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export KAFKA_PORT ?= 9092
 export CX_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help install demo test test-unit test-faults test-integration lint format kafka-up kafka-down kafka-status topics clean
+.PHONY: help install demo test test-unit test-faults test-integration bench bench-smoke lint format kafka-up kafka-down kafka-status topics clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ test-unit: $(STAMP)  ## unit tests only (no broker)
 
 test-faults: $(STAMP)  ## crash, restart, rebalance and fuzz tests at full size (CX_FAULTS_SCALE=full)
 	@CX_FAULTS_SCALE=full bash tests/run.sh -m "faults or fuzz"
+
+bench: $(STAMP)  ## throughput, latency, memory, restore on a broker of its own (long): results.json, BENCHMARKS.md
+	@$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)  ## the benchmark at tiny sizes, to a temporary file (BENCH_ARGS=... passes options to both)
+	@$(BIN)/python -m tests.benchmarks.bench --smoke $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff lint + format check, mypy
 	@$(BIN)/ruff check streams tests

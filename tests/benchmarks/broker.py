@@ -1,0 +1,95 @@
+"""The benchmark's own single-node Kafka, through deploy/kafka/kafka.sh on a port of its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from dataclasses import dataclass
+from typing import Final
+
+from tests.benchmarks.procs import ROOT, BenchError, pinned_command
+
+__all__ = ["OwnBroker", "kafka_version", "port_free"]
+
+KAFKA_SH: Final = ROOT / "deploy" / "kafka" / "kafka.sh"
+POM: Final = ROOT / "deploy" / "kafka" / "pom.xml"
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def kafka_version() -> str | None:
+    """The Kafka version kafka.sh runs (the pom's <kafka.version>)."""
+    try:
+        found = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", POM.read_text())
+    except OSError:
+        return None
+    return found.group(1) if found else None
+
+
+@dataclass
+class OwnBroker:
+    """A broker started (and deleted again) by the benchmark; `cpus` pins its JVM."""
+
+    port: int
+    cpus: set[int] | None
+    started: bool = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kafka_sh(self, *args: str, timeout: float = 300.0) -> str:
+        # the Makefile exports KAFKA_PORT for the suite's broker: only ours may be used here
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("KAFKA_") or k == "KAFKA_HEAP_OPTS"
+        }
+        env["KAFKA_PORT"] = str(self.port)
+        argv, preexec = pinned_command(["bash", str(KAFKA_SH), *args], self.cpus)
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                preexec_fn=preexec,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"kafka.sh {' '.join(args)} took more than {timeout:.0f} s") from exc
+        if done.returncode != 0:
+            raise BenchError(
+                f"kafka.sh {' '.join(args)} (KAFKA_PORT={self.port}) failed:\n"
+                f"{done.stdout}{done.stderr}"
+            )
+        return done.stdout.strip()
+
+    def up(self) -> None:
+        """Delete whatever an earlier run left on this port, then start an empty broker."""
+        self.kafka_sh("down", "--clean")
+        for port in (self.port, self.port + 1):
+            if not port_free(port):
+                raise BenchError(
+                    f"port {port} is taken by another program; the benchmark's broker needs "
+                    f"{self.port} and {self.port + 1} (choose others with --port, or use a "
+                    "running broker with --bootstrap HOST:PORT)"
+                )
+        self.started = True
+        print(f"broker: {self.kafka_sh('up')}", flush=True)
+
+    def down(self) -> None:
+        if self.started:
+            self.started = False
+            print(f"broker: {self.kafka_sh('down', '--clean')}", flush=True)

@@ -1,0 +1,281 @@
+"""Processes the benchmark runs and watches: a `cx-streams worker` pinned to a core, its memory
+(from /proc) and its metrics (from /metrics)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+__all__ = [
+    "BenchError",
+    "Memory",
+    "Scrape",
+    "WorkerProcess",
+    "accounted_events",
+    "accounted_profiles",
+    "free_port",
+    "pinned_command",
+    "read_memory",
+]
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+
+_SAMPLE: Final = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL: Final = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_REBUILT: Final = re.compile(r"customer index rebuilt: (\d+) customers")
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why (and shows a log tail if useful)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned_command(command: Sequence[str], cpus: set[int] | None) -> tuple[list[str], Any]:
+    """`command` run on `cpus` only: with `taskset -c` when installed (visible in ps), else
+    with a `preexec_fn` that sets the child's affinity. Returns (argv, preexec_fn)."""
+    if not cpus:
+        return list(command), None
+    cpu_list = ",".join(str(c) for c in sorted(cpus))
+    if shutil.which("taskset"):
+        return ["taskset", "-c", cpu_list, *command], None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return list(command), pin
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident memory of a process, in bytes: now (VmRSS) and its peak so far (VmHWM)."""
+
+    rss: int
+    peak: int
+
+
+def read_memory(pid: int) -> Memory | None:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0]) * 1024  # kB
+    if "VmRSS" not in values:
+        return None  # a zombie has no memory lines
+    return Memory(values["VmRSS"], values.get("VmHWM", values["VmRSS"]))
+
+
+@dataclass
+class Scrape:
+    """One read of /metrics (Prometheus text format): every sample with its labels."""
+
+    samples: list[tuple[str, dict[str, str], float]]
+
+    @classmethod
+    def parse(cls, text: str) -> Scrape:
+        samples = []
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            match = _SAMPLE.match(line)
+            if match is None:
+                continue
+            name, labels, value = match.groups()
+            parsed = dict(_LABEL.findall(labels)) if labels else {}
+            try:
+                samples.append((name, parsed, float(value)))
+            except ValueError:
+                continue
+        return cls(samples)
+
+    def total(self, name: str, **labels: str) -> float:
+        """Sum of the samples named `name` whose labels include `labels`."""
+        return sum(
+            value
+            for sample, have, value in self.samples
+            if sample == name and all(have.get(k) == v for k, v in labels.items())
+        )
+
+    def by(self, name: str, label: str) -> dict[str, float]:
+        """Samples named `name` summed by the value of one label (zeros left out)."""
+        out: dict[str, float] = {}
+        for sample, have, value in self.samples:
+            if sample == name and value:
+                key = have.get(label, "")
+                out[key] = out.get(key, 0.0) + value
+        return out
+
+
+def accounted_events(scrape: Scrape) -> int:
+    """Interaction messages the worker is done with, each counted once.
+
+    `cx_events_total` counts a valid event in the score agent (outcome scored, duplicate or
+    too_late) and an invalid message at ingest (type "invalid", outcome dead_lettered). A
+    too_late event is counted twice: once with its own type and outcome too_late, and again as
+    type "invalid" when it is dead-lettered (`Telemetry.invalid` with topic "interactions"), so
+    those dead-letter records (`cx_invalid_events_total{reason="too_late"}`) are taken off.
+    """
+    everything = scrape.total("cx_events_total")
+    twice = scrape.total("cx_invalid_events_total", reason="too_late", topic="interactions")
+    return round(everything - twice)
+
+
+def accounted_profiles(scrape: Scrape) -> int:
+    """Profile messages read: forwarded (accepted) or dead-lettered (`cx_invalid_events_total`
+    with topic "customers" counts every dead-lettered profile once, whatever the reason)."""
+    accepted = scrape.total("cx_profiles_total", outcome="accepted")
+    return round(accepted + scrape.total("cx_invalid_events_total", topic="customers"))
+
+
+@dataclass
+class WorkerProcess:
+    """A `python -m streams.cli worker` subprocess, pinned to `cpus`, logging to `log_path`."""
+
+    name: str
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    cpus: set[int] | None
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0  # time.monotonic() at spawn
+    argv: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv, preexec = pinned_command([sys.executable, "-m", "streams.cli", "worker"], self.cpus)
+        self.argv = argv
+        with self.log_path.open("ab") as log:
+            self.started_at = time.monotonic()
+            self.process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=preexec,
+                start_new_session=True,  # Ctrl-C reaches the benchmark, which stops it
+            )
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise BenchError(f"{self.name} worker is not running")
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def check_alive(self) -> None:
+        if self.process is None:
+            raise BenchError(f"{self.name} worker was never started")
+        code = self.process.poll()
+        if code is not None:
+            raise BenchError(
+                f"the {self.name} worker exited with code {code}; the end of its log "
+                f"({self.log_path}):\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+    def rebuilt_customers(self) -> int | None:
+        """N from the last 'customer index rebuilt: N customers' line of the log."""
+        try:
+            found = _REBUILT.findall(self.log_path.read_text(errors="replace"))
+        except OSError:
+            return None
+        return int(found[-1]) if found else None
+
+    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+        """(status, body) of GET `path`; status 0 when nothing answers."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}{path}", timeout=timeout
+            ) as r:
+                return int(r.status), bytes(r.read())
+        except urllib.error.HTTPError as err:
+            return int(err.code), bytes(err.read())
+        except (OSError, TimeoutError):
+            return 0, b""
+
+    def healthz(self) -> tuple[int, dict[str, Any]]:
+        status, body = self.get("/healthz", timeout=5.0)
+        try:
+            parsed = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            parsed = {}
+        return status, parsed if isinstance(parsed, dict) else {}
+
+    def metrics(self) -> Scrape | None:
+        status, body = self.get("/metrics")
+        return Scrape.parse(body.decode(errors="replace")) if status == 200 else None
+
+    def memory(self) -> Memory | None:
+        return read_memory(self.pid) if self.alive() else None
+
+    def wait_ready(
+        self,
+        timeout: float,
+        interval: float = 0.1,
+        progress: Callable[[float], None] | None = None,
+    ) -> tuple[float, dict[str, Any]]:
+        """Poll /healthz until it answers 200 with the state recovered; return the moment
+        (time.monotonic()) it first did and its body."""
+        deadline = time.monotonic() + timeout
+        last_note = time.monotonic()
+        while True:
+            self.check_alive()
+            status, body = self.healthz()
+            now = time.monotonic()
+            if status == 200 and body.get("recovered"):
+                return now, body
+            if now > deadline:
+                raise BenchError(
+                    f"the {self.name} worker was not ready within {timeout:.0f} s (last "
+                    f"/healthz: {status} {body}); the end of its log ({self.log_path}):\n"
+                    f"{self.log_tail()}"
+                )
+            if progress is not None and now - last_note >= 10:
+                last_note = now
+                progress(now - self.started_at)
+            time.sleep(interval)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int | None:
+        """Signal the worker and wait for it (SIGKILL after `timeout`); its exit code."""
+        if self.process is None:
+            return None
+        process, self.process = self.process, None
+        if process.poll() is None:
+            try:
+                process.send_signal(sig)
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode

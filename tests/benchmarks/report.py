@@ -1,0 +1,360 @@
+"""The machine a run was made on, the targets it is judged against, and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+from tests.benchmarks.procs import ROOT
+
+__all__ = ["judge", "machine", "render_markdown", "write_markdown"]
+
+BEGIN: Final = "<!-- bench:results:begin (written by `make bench`; edit above or below) -->"
+END: Final = "<!-- bench:results:end -->"
+#: what we read "flat" as: RSS at the target count at most this times RSS at 10 % of it
+FLAT_RATIO: Final = 1.25
+
+INTRO: Final = """\
+# Benchmarks
+
+`make bench` measures, in one run against one Kafka broker of its own (started on
+127.0.0.1:19400 and deleted afterwards):
+
+1. **Raw ceiling**: one Python process, pinned to one core, reads the whole preloaded
+   interactions topic with an `AIOKafkaConsumer` (`getmany` batches), parses each value with
+   `orjson.loads` and bumps a per-customer counter, and nothing else. Events/s from its first
+   record to its last.
+2. **Full processor**: a real `cx-streams worker` (in-memory store), pinned to the same single
+   core, reads the same preloaded topics (1,000,000 events over 100,000 customers from the
+   journey generator with a fixed seed and clock, 30 days of backfill, 0.1 % malformed
+   messages, 5 % unkeyed, plus the 100,000 profiles). Events/s from its first `/healthz` 200 to
+   the `/metrics` poll (every 0.5 s) at which every input message is accounted for
+   (`cx_events_total` over all outcomes, dead-lettered included, without counting a `too_late`
+   event twice; profiles by `cx_profiles_total` and `cx_invalid_events_total`). Peak RSS
+   (VmHWM), RSS over time, and RSS per tracked customer =
+   (RSS at the end - RSS at readiness) / customers added meanwhile (`cx_customers_tracked`).
+3. **Latency at half the maximum rate**: the same worker gets fresh live events at half the
+   rate it just reached, for 60 s, from a few thousand new customers whose personas slide into
+   alerts. Latency = the alert's Kafka record timestamp (CreateTime: set by the worker's
+   producer when it sends the alert) - the wall-clock time the benchmark sent the triggering
+   event (`trigger_event_id`); timer-raised `silent` alerts are left out.
+4. **Restore**: the worker is stopped (SIGTERM) and a fresh one with the same app id and an
+   empty data directory restores every customer from the changelog. Seconds from process
+   start to `/healthz` 200 with `"recovered": true` (set once the table is recovered and the
+   customer index rebuilt: the log line "customer index rebuilt: N customers").
+5. **RocksDB**: a separate worker with `CX_STORE=rocksdb` on its own topics, preloaded with
+   one event for each of 1,000,000 distinct customers; RSS each time `cx_customers_tracked`
+   passes another 10 % of them. Flatness = RSS at the end / RSS at 10 %.
+
+The broker, the load generator and the benchmark itself run on the other cores
+(`taskset`), so the worker's core is its own. Nothing here asserts a speed: the figures are
+recorded, and the targets below are judged in words. The full run takes a while (the
+processor's speed decides how long); `make bench-smoke` runs the same phases at tiny sizes
+and writes to a temporary file, and `tests/benchmarks/test_bench_smoke.py` runs that in
+`make test` to check the benchmark itself works (never how fast).
+
+```sh
+make bench                                   # the full run: results.json and this file
+make bench BENCH_ARGS="--skip-rocksdb"       # any option of the script, see --help
+.venv/bin/python -m tests.benchmarks.bench --help
+```
+
+Raw results, with every parameter and the machine: [`tests/benchmarks/results.json`](tests/benchmarks/results.json).
+"""
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine(kafka: str | None) -> dict[str, Any]:
+    """CPU, cores, memory, OS, Python, package versions and the git commit of this checkout."""
+    cpu = next(
+        (
+            line.partition(":")[2].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kib = next(
+        (
+            int(line.split()[1])
+            for line in _read("/proc/meminfo").splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
+    os_name = next(
+        (
+            line.partition("=")[2].strip().strip('"')
+            for line in _read("/etc/os-release").splitlines()
+            if line.startswith("PRETTY_NAME=")
+        ),
+        platform.system(),
+    )
+    changed = [line[3:] for line in _git("status", "--porcelain", "--", "streams").splitlines()]
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "ram_bytes": mem_kib * 1024,
+        "os": f"{os_name}, {platform.system()} {platform.release()} ({platform.machine()})",
+        "python": platform.python_version(),
+        "kafka": kafka,
+        "packages": {
+            name: _version(name)
+            for name in ("cx-streams", "faust-streaming", "aiokafka", "orjson", "rocksdict")
+        },
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        "git_branch": _git("rev-parse", "--abbrev-ref", "HEAD") or None,
+        "streams_uncommitted_changes": changed,
+    }
+
+
+def _target(
+    name: str, target: str, measured: str, met: bool | None, note: str = ""
+) -> dict[str, Any]:
+    verdict = "met" if met else "missed" if met is not None else "not judged"
+    return {
+        "name": name,
+        "target": target,
+        "measured": measured,
+        "met": met,
+        "verdict": verdict,
+        "note": note,
+    }
+
+
+def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue next to what this run measured: met, missed or not judged
+    (when the run was smaller than the size the target is about)."""
+    out = []
+    full = results["full"]
+    percent = full["percent_of_raw"]
+    out.append(
+        _target(
+            "Full pipeline throughput, share of the raw ceiling",
+            ">= 10 % (stretch: 25 %)",
+            f"{percent:.1f} % ({full['events_per_second']:,.0f} of "
+            f"{results['raw']['events_per_second']:,.0f} events/s)",
+            percent >= 10,
+            "stretch met" if percent >= 25 else "stretch missed",
+        )
+    )
+    latency = results["latency"]["latency_ms"]
+    count = int(latency.get("count", 0))
+    out.append(
+        _target(
+            "p99 event-to-alert latency at half the maximum rate",
+            "< 1 s",
+            f"{latency['p99']:,.0f} ms over {count:,} alerts" if count else "no alert came back",
+            latency["p99"] < 1000 if count else None,
+            f"at {results['latency']['rate_achieved']:,.0f} events/s",
+        )
+    )
+    per_customer = full["rss_per_customer_bytes"]
+    customers = full["customers_added"]
+    out.append(
+        _target(
+            "RSS per tracked customer, in-memory store",
+            "< 2 KiB",
+            f"{per_customer / 1024:,.2f} KiB ({per_customer:,.0f} bytes)"
+            if per_customer is not None
+            else "no customer added",
+            per_customer < 2048 if per_customer is not None else None,
+            f"over {customers:,} customers",
+        )
+    )
+    rocks = results.get("rocksdb")
+    if rocks is None:
+        out.append(
+            _target(
+                "RocksDB: RSS flat up to 1,000,000 customers",
+                f"RSS at the end <= {FLAT_RATIO:g} x RSS at 10 %",
+                "skipped",
+                None,
+            )
+        )
+    else:
+        ratio = rocks["flatness"]
+        size = rocks["customers_tracked"]
+        at_size = rocks["customers_target"] >= 1_000_000 and size >= 1_000_000
+        measured = (
+            f"x{ratio:.2f} ({rocks['rss_at_10_percent_bytes'] / 2**20:,.0f} -> "
+            f"{rocks['rss_end_bytes'] / 2**20:,.0f} MiB) over {size:,} customers"
+            if ratio is not None
+            else "no series"
+        )
+        out.append(
+            _target(
+                "RocksDB: RSS flat up to 1,000,000 customers",
+                f"RSS at the end <= {FLAT_RATIO:g} x RSS at 10 %",
+                measured,
+                (ratio <= FLAT_RATIO) if (at_size and ratio is not None) else None,
+                ""
+                if at_size
+                else f"not judged: the run had {size:,} customers, not 1,000,000"
+                + (f" (x{ratio:.2f} at that size)" if ratio is not None else ""),
+            )
+        )
+    restore = results["restore"]
+    restored = restore["customers_restored"]
+    at_size = restored >= 100_000
+    out.append(
+        _target(
+            "Restore 100,000 customers from the changelog",
+            "< 30 s",
+            f"{restore['seconds']:.1f} s for {restored:,} customers",
+            restore["seconds"] < 30 if at_size else None,
+            "" if at_size else f"not judged: the run restored {restored:,} customers, not 100,000",
+        )
+    )
+    return out
+
+
+def _mib(value: float | None) -> str:
+    return f"{value / 2**20:,.0f} MiB" if value is not None else "-"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The results section of BENCHMARKS.md."""
+    m = results["machine"]
+    p = results["parameters"]
+    full, raw, lat, restore = (
+        results["full"],
+        results["raw"],
+        results["latency"],
+        results["restore"],
+    )
+    ms = lat["latency_ms"]
+    lines = [
+        BEGIN,
+        "",
+        f"## Latest results ({results['date'][:10]})",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"Sizes: {p['events']:,} events over {p['customers']:,} customers "
+        f"({p['invalid_ratio']:g} malformed, seed {p['seed']}, {p['partitions']} partitions); "
+        f"latency phase {p['latency_seconds']:g} s over {lat['customers']:,} customers; "
+        + (
+            f"RocksDB {p['rocksdb_customers']:,} customers."
+            if not p["skip_rocksdb"]
+            else "RocksDB skipped."
+        ),
+        "",
+        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.0f} GiB RAM; "
+        f"{m['os']}; Python {m['python']}; Kafka {m['kafka'] or 'unknown'}; "
+        f"faust-streaming {m['packages'].get('faust-streaming')}, "
+        f"aiokafka {m['packages'].get('aiokafka')}; commit "
+        f"`{(m['git_commit'] or 'unknown')[:12]}`"
+        + (
+            f" with uncommitted changes in {', '.join(m['streams_uncommitted_changes'])}"
+            if m["streams_uncommitted_changes"]
+            else ""
+        )
+        + f". Worker pinned to CPU {p['worker_cpus'] or 'none (not pinned)'}.",
+        "",
+        "| Measure | Result |",
+        "| --- | --- |",
+        f"| Preload (generator -> broker) | {results['preload']['messages_per_second']:,.0f} "
+        "messages/s |",
+        f"| Raw ceiling (1 core) | {raw['events_per_second']:,.0f} events/s |",
+        f"| Full processor (1 core, memory store) | {full['events_per_second']:,.0f} events/s "
+        f"= {full['percent_of_raw']:.1f} % of the raw ceiling |",
+        f"| Worker start, empty state, to ready | {full['startup_seconds']:.1f} s |",
+        f"| Peak RSS (VmHWM) | {_mib(full['rss_peak_bytes'])} |",
+        f"| RSS at ready -> at the end | {_mib(full['rss_ready_bytes'])} -> "
+        f"{_mib(full['rss_end_bytes'])} |",
+        f"| Customers tracked | {full['customers_tracked']:,} |",
+        "| RSS per tracked customer | "
+        + (
+            f"{full['rss_per_customer_bytes']:,.0f} bytes = "
+            f"{full['rss_per_customer_kib']:.2f} KiB |"
+            if full["rss_per_customer_bytes"] is not None
+            else "- |"
+        ),
+        f"| Latency phase rate (target: half of full) | {lat['rate_achieved']:,.0f} events/s "
+        f"(target {lat['rate_target']:,.0f}) |",
+        f"| Event-to-alert latency (record timestamp), {int(ms.get('count', 0)):,} alerts | "
+        + (
+            f"p50 {ms['p50']:,.0f} ms, p90 {ms['p90']:,.0f} ms, p99 {ms['p99']:,.0f} ms, "
+            f"max {ms['max']:,.0f} ms |"
+            if ms.get("count")
+            else "no alert |"
+        ),
+        f"| Restore from the changelog | {restore['seconds']:.1f} s for "
+        f"{restore['customers_restored']:,} customers |",
+    ]
+    rocks = results.get("rocksdb")
+    if rocks is not None:
+        lines.append(
+            f"| RocksDB worker (1 core) | {rocks['events_per_second']:,.0f} events/s, "
+            f"{rocks['customers_tracked']:,} customers, RSS x{rocks['flatness']:.2f} "
+            "from 10 % to 100 % |"
+            if rocks["flatness"] is not None
+            else "| RocksDB worker | no series |"
+        )
+    lines += [
+        "",
+        "### Targets",
+        "",
+        "| Target | Wanted | Measured | Verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    for t in results["targets"]:
+        verdict = {"met": "**met**", "missed": "**missed**"}.get(t["verdict"], t["verdict"])
+        note = f" ({t['note']})" if t["note"] else ""
+        lines.append(f"| {t['name']} | {t['target']} | {t['measured']} | {verdict}{note} |")
+    if rocks is not None and rocks["series"]:
+        lines += [
+            "",
+            "### RocksDB: RSS as customers grow",
+            "",
+            "| Customers tracked | RSS | Peak RSS | Seconds since ready |",
+            "| ---: | ---: | ---: | ---: |",
+        ]
+        for s in rocks["series"]:
+            lines.append(
+                f"| {s['customers']:,} | {_mib(s['rss_bytes'])} | {_mib(s['peak_bytes'])} | "
+                f"{s['seconds']:.0f} |"
+            )
+    lines += ["", END, ""]
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, results: dict[str, Any]) -> None:
+    """Replace the results section of `path` (or write the file with its introduction)."""
+    section = render_markdown(results)
+    text = path.read_text() if path.exists() else INTRO + "\n"
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
