@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shlex
 import shutil
@@ -56,10 +57,10 @@ DEFAULT_OUTPUT: Final = ROOT / "tests" / "benchmarks" / "results.json"
 DEFAULT_MARKDOWN: Final = ROOT / "BENCHMARKS.md"
 POLL_SECONDS: Final = 0.5
 SMOKE: Final = {
-    "events": 20_000,
-    "customers": 2_000,
+    "events": 10_000,
+    "customers": 1_000,
     "latency_seconds": 5.0,
-    "rocksdb_customers": 5_000,
+    "rocksdb_customers": 3_000,
 }
 FULL: Final = {
     "events": 1_000_000,
@@ -132,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument(
         "--smoke",
         action="store_true",
-        help="tiny sizes (20,000 events over 2,000 customers, 5 s latency phase, RocksDB "
-        "5,000 customers) and a temporary output; BENCHMARKS.md is left alone",
+        help="tiny sizes (10,000 events over 1,000 customers, 5 s latency phase, RocksDB "
+        "3,000 customers) and a temporary output; BENCHMARKS.md is left alone",
     )
     size.add_argument(
         "--events",
@@ -683,6 +684,7 @@ def phase_restore(run: Run, previous: WorkerProcess) -> None:
     _, body = worker.healthz()
     restored = int(body.get("customers_tracked", -1))
     logged = worker.rebuilt_customers()
+    empty = run.results["full"]["rss_ready_bytes"]
     run.results["restore"] = {
         "seconds": seconds,
         "customers_restored": restored,
@@ -691,12 +693,23 @@ def phase_restore(run: Run, previous: WorkerProcess) -> None:
         "startup_seconds_empty_state": run.results["full"]["startup_seconds"],
         "rss_at_ready_bytes": memory.rss,
         "rss_peak_bytes": memory.peak,
+        # the state alone, without the buffers of a worker busy with input: RSS of the
+        # restored worker at ready minus that of the first worker at ready (empty state)
+        "rss_per_customer_restored_bytes": (memory.rss - empty) / restored
+        if restored > 0
+        else None,
         "timing": "from the process start to the first /healthz 200 with recovered=true",
     }
     say(
         f"  restored {restored:,} customers (expected {expected:,}; log line: {logged}) in "
         f"{seconds:.1f} s (start with empty state: "
         f"{run.results['full']['startup_seconds']:.1f} s); RSS {_mib(memory.rss)}"
+        + (
+            f" ({(memory.rss - empty) / restored:,.0f} bytes per customer more than an empty "
+            "worker at ready)"
+            if restored > 0
+            else ""
+        )
     )
     run.stop(worker)
 
@@ -870,6 +883,8 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # aiokafka's retried warnings (a topic just created has no leader for a moment) are noise
+    logging.basicConfig(level=logging.ERROR, format="%(name)s: %(message)s")
     # every setting of the run is explicit (the Makefile exports CX_KAFKA_BOOTSTRAP, say)
     for name in [n for n in os.environ if n.startswith("CX_")]:
         del os.environ[name]

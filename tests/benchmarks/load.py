@@ -98,7 +98,8 @@ async def preload_one_per_customer(
                 if len(pending) >= 2000:
                     await asyncio.gather(*pending)
                     pending.clear()
-                    note(sent, planned)
+                    if sent < planned:
+                        note(sent, planned)
         await asyncio.gather(*pending)
         pending.clear()
         note(sent, planned)
@@ -110,22 +111,23 @@ async def preload_one_per_customer(
     return sent, time.monotonic() - started
 
 
+async def _assignment(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of the topic `consumer` subscribed to without a group (all of them are
+    assigned once its metadata is in)."""
+    for _ in range(100):  # a topic just created may take a moment to show in metadata
+        assigned = consumer.assignment()
+        if assigned:
+            return sorted(assigned)
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"no partition of {topic!r} was assigned")
+
+
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """The end offset of each partition of `topic` (its record count when nothing expired)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        partitions: set[int] | None = None
-        for _ in range(20):  # a topic just created may take a moment to show in metadata
-            if topic in await consumer.topics():
-                partitions = consumer.partitions_for_topic(topic)
-                if partitions:
-                    break
-            await asyncio.sleep(0.5)
-        if not partitions:
-            raise RuntimeError(f"no topic {topic!r} on {bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        ends = await consumer.end_offsets(tps)
+        ends = await consumer.end_offsets(await _assignment(consumer, topic))
         return {tp.partition: int(offset) for tp, offset in ends.items()}
     finally:
         await consumer.stop()
@@ -203,6 +205,7 @@ async def run_latency(
     result = LatencyResult(rate_target=rate, seconds_target=seconds, customers=config.customers)
     sent_at: dict[str, float] = {}
     alerts = AIOKafkaConsumer(
+        settings.topic_alerts,
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
         enable_auto_commit=False,
@@ -216,15 +219,10 @@ async def run_latency(
     stop_reading = asyncio.Event()
     last_alert = [time.monotonic()]
     try:
-        partitions = alerts.partitions_for_topic(settings.topic_alerts) or set()
-        if not partitions:
-            await alerts.topics()
-            partitions = alerts.partitions_for_topic(settings.topic_alerts) or set()
-        tps = [TopicPartition(settings.topic_alerts, p) for p in sorted(partitions)]
-        alerts.assign(tps)
-        ends = await alerts.end_offsets(tps)
-        for tp, offset in ends.items():
-            alerts.seek(tp, offset)  # only the alerts of this phase
+        tps = await _assignment(alerts, settings.topic_alerts)
+        await alerts.seek_to_end(*tps)  # only the alerts of this phase: resolve the ends now
+        for tp in tps:
+            await alerts.position(tp)
 
         async def read_alerts() -> None:
             while not stop_reading.is_set():

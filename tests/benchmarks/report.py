@@ -159,7 +159,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
         _target(
             "Full pipeline throughput, share of the raw ceiling",
             ">= 10 % (stretch: 25 %)",
-            f"{percent:.1f} % ({full['events_per_second']:,.0f} of "
+            f"{_percent(percent)} ({full['events_per_second']:,.0f} of "
             f"{results['raw']['events_per_second']:,.0f} events/s)",
             percent >= 10,
             "stretch met" if percent >= 25 else "stretch missed",
@@ -217,7 +217,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 (ratio <= FLAT_RATIO) if (at_size and ratio is not None) else None,
                 ""
                 if at_size
-                else f"not judged: the run had {size:,} customers, not 1,000,000"
+                else f"the run had {size:,} customers, not 1,000,000"
                 + (f" (x{ratio:.2f} at that size)" if ratio is not None else ""),
             )
         )
@@ -230,10 +230,14 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
             "< 30 s",
             f"{restore['seconds']:.1f} s for {restored:,} customers",
             restore["seconds"] < 30 if at_size else None,
-            "" if at_size else f"not judged: the run restored {restored:,} customers, not 100,000",
+            "" if at_size else f"the run restored {restored:,} customers, not 100,000",
         )
     )
     return out
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f} %" if value >= 1 else f"{value:.2f} %"
 
 
 def _mib(value: float | None) -> str:
@@ -256,10 +260,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"## Latest results ({results['date'][:10]})",
         "",
-        f"Command: `{results['command']}`",
+        f"Command: `{results['command']}` ({results['duration_seconds'] / 60:.0f} min)",
         "",
         f"Sizes: {p['events']:,} events over {p['customers']:,} customers "
-        f"({p['invalid_ratio']:g} malformed, seed {p['seed']}, {p['partitions']} partitions); "
+        f"({100 * p['invalid_ratio']:g} % malformed, seed {p['seed']}, {p['partitions']} "
+        "partitions); "
         f"latency phase {p['latency_seconds']:g} s over {lat['customers']:,} customers; "
         + (
             f"RocksDB {p['rocksdb_customers']:,} customers."
@@ -285,7 +290,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "messages/s |",
         f"| Raw ceiling (1 core) | {raw['events_per_second']:,.0f} events/s |",
         f"| Full processor (1 core, memory store) | {full['events_per_second']:,.0f} events/s "
-        f"= {full['percent_of_raw']:.1f} % of the raw ceiling |",
+        f"= {_percent(full['percent_of_raw'])} of the raw ceiling |",
         f"| Worker start, empty state, to ready | {full['startup_seconds']:.1f} s |",
         f"| Peak RSS (VmHWM) | {_mib(full['rss_peak_bytes'])} |",
         f"| RSS at ready -> at the end | {_mib(full['rss_ready_bytes'])} -> "
@@ -308,8 +313,16 @@ def render_markdown(results: dict[str, Any]) -> str:
             else "no alert |"
         ),
         f"| Restore from the changelog | {restore['seconds']:.1f} s for "
-        f"{restore['customers_restored']:,} customers |",
+        f"{restore['customers_restored']:,} customers (an empty worker starts in "
+        f"{restore['startup_seconds_empty_state']:.1f} s) |",
     ]
+    restored_per_customer = restore.get("rss_per_customer_restored_bytes")
+    if restored_per_customer is not None:
+        lines.append(
+            "| RSS per customer of the restored worker (state without input buffers: its RSS "
+            f"at ready - an empty worker's) | {restored_per_customer:,.0f} bytes = "
+            f"{restored_per_customer / 1024:.2f} KiB |"
+        )
     rocks = results.get("rocksdb")
     if rocks is not None:
         lines.append(
@@ -335,13 +348,13 @@ def render_markdown(results: dict[str, Any]) -> str:
             "",
             "### RocksDB: RSS as customers grow",
             "",
-            "| Customers tracked | RSS | Peak RSS | Seconds since ready |",
-            "| ---: | ---: | ---: | ---: |",
+            "| Share | Customers tracked | RSS | Peak RSS | Seconds since ready |",
+            "| ---: | ---: | ---: | ---: | ---: |",
         ]
         for s in rocks["series"]:
             lines.append(
-                f"| {s['customers']:,} | {_mib(s['rss_bytes'])} | {_mib(s['peak_bytes'])} | "
-                f"{s['seconds']:.0f} |"
+                f"| {s['percent']} % | {s['customers']:,} | {_mib(s['rss_bytes'])} | "
+                f"{_mib(s['peak_bytes'])} | {s['seconds']:.0f} |"
             )
     lines += ["", END, ""]
     return "\n".join(lines)

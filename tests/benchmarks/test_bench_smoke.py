@@ -112,7 +112,7 @@ def test_the_smoke_benchmark_runs_and_its_counts_add_up(bootstrap: str, tmp_path
         env=env,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=270,
         check=False,
     )
     assert done.returncode == 0, f"{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
@@ -127,7 +127,7 @@ def test_the_smoke_benchmark_runs_and_its_counts_add_up(bootstrap: str, tmp_path
     preload, raw, full = results["preload"], results["raw"], results["full"]
     latency, restore, rocks = results["latency"], results["restore"], results["rocksdb"]
     # every event published was read by the raw reader and accounted for by the worker
-    assert preload["events"] == results["parameters"]["events"] == 20_000
+    assert preload["events"] == results["parameters"]["events"] == 10_000
     assert raw["records"] == preload["events"]
     assert full["events_accounted"] >= preload["events"]
     assert full["profiles_accounted"] >= preload["profiles"] == results["parameters"]["customers"]
@@ -142,7 +142,7 @@ def test_the_smoke_benchmark_runs_and_its_counts_add_up(bootstrap: str, tmp_path
     assert restore["customers_in_log_line"] is not None
     assert restore["customers_in_log_line"] >= restore["customers_restored"]
     # RocksDB: every customer, a sample at each 10 %
-    assert rocks["customers_tracked"] == rocks["customers_target"] == 5_000
+    assert rocks["customers_tracked"] == rocks["customers_target"] == 3_000
     assert [s["percent"] for s in rocks["series"]] == list(range(10, 101, 10))
     assert rocks["flatness"] > 0
     # rates and memory are positive; how large is not this test's business
