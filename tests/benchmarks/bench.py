@@ -39,11 +39,13 @@ from tests.benchmarks.load import (
 from tests.benchmarks.procs import (
     ROOT,
     BenchError,
+    CpuWatch,
     Memory,
     Scrape,
     WorkerProcess,
     accounted_events,
     accounted_profiles,
+    core_busy,
     free_port,
     pinned_command,
 )
@@ -482,6 +484,7 @@ def phase_full(run: Run) -> WorkerProcess:
     )
     worker = run.worker("full", settings, "memory")
     ready, baseline = run.start(worker)
+    cpu = _cpu_watch(run, worker)
     first = _scrape(worker)
     customers_at_ready = _customers(first)
     samples: list[dict[str, Any]] = []
@@ -525,6 +528,7 @@ def phase_full(run: Run) -> WorkerProcess:
         time.sleep(POLL_SECONDS)
     end = worker.memory()
     worker.check_alive()
+    core = cpu.result() if cpu else None
     assert end is not None and done_at is not None
     seconds = done_at - ready
     rate = events / seconds
@@ -559,6 +563,7 @@ def phase_full(run: Run) -> WorkerProcess:
         "events_accounted": accounted_events(scrape),
         "profiles_accounted": accounted_profiles(scrape),
         **_outcomes(scrape),
+        "cpu": core,
         "rss_samples": samples,
         "poll_seconds": POLL_SECONDS,
         "timing": "from the first /healthz 200 to the /metrics poll at which every input "
@@ -568,6 +573,7 @@ def phase_full(run: Run) -> WorkerProcess:
         f"  full: {events:,} events in {seconds:.1f} s: {rate:,.0f} events/s = "
         f"{100 * rate / raw_rate:.1f} % of the raw ceiling ({raw_rate:,.0f} events/s)"
     )
+    _say_cpu(core)
     say(
         f"  memory: RSS {_mib(baseline.rss)} at ready, {_mib(end.rss)} at the end, peak "
         f"{_mib(end.peak)}; {customers:,} customers tracked"
@@ -731,6 +737,7 @@ def phase_rocksdb(run: Run) -> None:
     say(f"  preloaded {sent:,} events in {preload_seconds:.1f} s")
     worker = run.worker("rocksdb", settings, "rocksdb")
     ready, baseline = run.start(worker)
+    cpu = _cpu_watch(run, worker)
     series: list[dict[str, Any]] = []
     next_step = 1
     last_events, last_change, last_note = -1, time.monotonic(), time.monotonic()
@@ -774,6 +781,7 @@ def phase_rocksdb(run: Run) -> None:
             )
         time.sleep(POLL_SECONDS)
     end = worker.memory()
+    core = cpu.result() if cpu else None
     assert end is not None and scrape is not None and done_at is not None
     customers = _customers(scrape)
     data_bytes = sum(
@@ -796,6 +804,7 @@ def phase_rocksdb(run: Run) -> None:
         "flatness": flatness,
         "flatness_definition": "RSS at the end / RSS when 10 % of the customers were tracked",
         "data_dir_bytes": data_bytes,
+        "cpu": core,
         "series": series,
         **_outcomes(scrape),
     }
@@ -804,7 +813,31 @@ def phase_rocksdb(run: Run) -> None:
         f"RSS {_mib(first['rss_bytes'] if first else None)} at 10 % -> {_mib(end.rss)} at the "
         f"end" + (f" (x{flatness:.2f})" if flatness else "") + f"; data dir {_mib(data_bytes)}"
     )
+    _say_cpu(core)
     run.stop(worker)
+
+
+def _cpu_watch(run: Run, worker: WorkerProcess) -> CpuWatch | None:
+    if not run.worker_cpus or len(run.worker_cpus) != 1:
+        return None
+    try:
+        return CpuWatch(worker.pid, next(iter(run.worker_cpus)))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _say_cpu(core: dict[str, float] | None) -> None:
+    if core is None:
+        return
+    say(
+        f"  CPU {core['cpu']:.0f}: {core['core_busy_percent']:.0f} % busy, the worker "
+        f"{core['process_percent']:.0f} %"
+        + (
+            f"; WARNING: {core['others_percent']:.0f} % was something else, so the figures are low"
+            if core["others_percent"] >= 5
+            else ""
+        )
+    )
 
 
 def _cpus(cpus: set[int] | None) -> str:
@@ -826,6 +859,14 @@ def _pin(run: Run) -> None:
         return
     run.other_cpus = others
     os.sched_setaffinity(0, others)  # and so the broker, the generator and the reader of alerts
+    busy = core_busy(run.args.worker_cpu)
+    run.results["worker_cpu_busy_before_percent"] = busy
+    if busy is not None and busy >= 20:
+        say(
+            f"WARNING: CPU {run.args.worker_cpu} is already {busy:.0f} % busy with something "
+            "else: the worker will share it and its figures will be low (see 'cpu' in the "
+            "results)"
+        )
     say(
         f"CPUs: worker and raw reader on {_cpus(run.worker_cpus)}; everything else on {_cpus(others)}"
     )

@@ -22,6 +22,8 @@ import orjson
 
 __all__ = [
     "BenchError",
+    "CpuWatch",
+    "core_busy",
     "Memory",
     "Scrape",
     "WorkerProcess",
@@ -85,6 +87,67 @@ def read_memory(pid: int) -> Memory | None:
     if "VmRSS" not in values:
         return None  # a zombie has no memory lines
     return Memory(values["VmRSS"], values.get("VmHWM", values["VmRSS"]))
+
+
+def _core_jiffies(cpu: int) -> tuple[int, int]:
+    """(busy, total) jiffies of one CPU since boot, from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+            total = sum(values[:8])  # guest time is already in user
+            return total - idle, total
+    raise OSError(f"no cpu{cpu} in /proc/stat")
+
+
+def core_busy(cpu: int, seconds: float = 2.0) -> float | None:
+    """How busy (percent) one CPU is over the next `seconds`; None if /proc cannot say."""
+    try:
+        busy0, total0 = _core_jiffies(cpu)
+        time.sleep(seconds)
+        busy1, total1 = _core_jiffies(cpu)
+    except (OSError, ValueError, IndexError):
+        return None
+    return 100 * (busy1 - busy0) / (total1 - total0) if total1 > total0 else None
+
+
+def _process_jiffies(pid: int) -> int:
+    """User + system jiffies of a process (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@dataclass
+class CpuWatch:
+    """How busy one core was over a phase, and how much of that was the watched process: tells
+    a CPU-bound worker (near 100 %) from a waiting one, and shows other load on its core."""
+
+    pid: int
+    cpu: int
+    _start: tuple[int, int, int] = (0, 0, 0)
+
+    def __post_init__(self) -> None:
+        busy, total = _core_jiffies(self.cpu)
+        self._start = (busy, total, _process_jiffies(self.pid))
+
+    def result(self) -> dict[str, float] | None:
+        try:
+            busy, total = _core_jiffies(self.cpu)
+            own = _process_jiffies(self.pid)
+        except (OSError, ValueError, IndexError):
+            return None
+        elapsed = total - self._start[1]
+        if elapsed <= 0:
+            return None
+        core = 100 * (busy - self._start[0]) / elapsed
+        worker = 100 * (own - self._start[2]) / elapsed
+        return {
+            "cpu": self.cpu,
+            "core_busy_percent": round(core, 1),
+            "process_percent": round(worker, 1),
+            # what else ran there; the process may also have run on no other core (pinned)
+            "others_percent": round(max(0.0, core - worker), 1),
+        }
 
 
 @dataclass
