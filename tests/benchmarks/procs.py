@@ -23,12 +23,12 @@ import orjson
 __all__ = [
     "BenchError",
     "CpuWatch",
-    "core_busy",
     "Memory",
     "Scrape",
     "WorkerProcess",
     "accounted_events",
     "accounted_profiles",
+    "core_busy",
     "free_port",
     "pinned_command",
     "read_memory",
