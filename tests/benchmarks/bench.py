@@ -789,6 +789,11 @@ def phase_rocksdb(run: Run) -> None:
     )
     first = series[0] if series else None
     flatness = end.rss / first["rss_bytes"] if first else None
+    growth = (
+        (end.rss - first["rss_bytes"]) / (customers - first["customers"])
+        if first and customers > first["customers"]
+        else None
+    )
     seconds = done_at - ready
     run.results["rocksdb"] = {
         "customers_target": target,
@@ -803,6 +808,11 @@ def phase_rocksdb(run: Run) -> None:
         "rss_peak_bytes": end.peak,
         "flatness": flatness,
         "flatness_definition": "RSS at the end / RSS when 10 % of the customers were tracked",
+        "rss_growth_per_customer_bytes": growth,
+        # a straight line through the 10 % and 100 % points: for small runs, not a measurement
+        "rss_projected_1m_bytes": end.rss + growth * (1_000_000 - customers)
+        if growth is not None and customers < 1_000_000
+        else None,
         "data_dir_bytes": data_bytes,
         "cpu": core,
         "series": series,
@@ -811,7 +821,10 @@ def phase_rocksdb(run: Run) -> None:
     say(
         f"  rocksdb: {events:,} events in {seconds:.1f} s ({events / seconds:,.0f} events/s); "
         f"RSS {_mib(first['rss_bytes'] if first else None)} at 10 % -> {_mib(end.rss)} at the "
-        f"end" + (f" (x{flatness:.2f})" if flatness else "") + f"; data dir {_mib(data_bytes)}"
+        f"end"
+        + (f" (x{flatness:.2f})" if flatness else "")
+        + (f", {growth:,.0f} bytes more per customer" if growth is not None else "")
+        + f"; data dir {_mib(data_bytes)}"
     )
     _say_cpu(core)
     run.stop(worker)
@@ -950,6 +963,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     say(f"cx-streams benchmark {token}: logs in {work_dir}")
     started = time.monotonic()
+    kafka = f"unknown (a running broker at {args.bootstrap})" if args.bootstrap else kafka_version()
+    host = machine(kafka)  # the code the workers run is what the checkout holds now
     try:
         _pin(run)
         execute(run)
@@ -984,9 +999,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             "silence_check_seconds": args.silence_check_seconds,
             "poll_seconds": POLL_SECONDS,
         },
-        "machine": machine(None if args.bootstrap else kafka_version()),
+        "machine": host,
         **run.results,
     }
+    after = machine(kafka)
+    if (after["git_commit"], after["streams_uncommitted_changes"]) != (
+        host["git_commit"],
+        host["streams_uncommitted_changes"],
+    ):
+        host["changed_during_run"] = {
+            "git_commit": after["git_commit"],
+            "streams_uncommitted_changes": after["streams_uncommitted_changes"],
+        }
+        say(
+            "WARNING: the checkout changed during the run (commit or streams/): the workers "
+            "started later may have run other code"
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     _summary(run)

@@ -117,7 +117,12 @@ def machine(kafka: str | None) -> dict[str, Any]:
         ),
         platform.system(),
     )
-    changed = [line[3:] for line in _git("status", "--porcelain", "--", "streams").splitlines()]
+    changed = sorted(
+        {
+            *_git("diff", "--name-only", "HEAD", "--", "streams").splitlines(),
+            *_git("ls-files", "--others", "--exclude-standard", "--", "streams").splitlines(),
+        }
+    )
     return {
         "cpu_model": cpu,
         "cores": os.cpu_count(),
@@ -218,7 +223,13 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ""
                 if at_size
                 else f"the run had {size:,} customers, not 1,000,000"
-                + (f" (x{ratio:.2f} at that size)" if ratio is not None else ""),
+                + (
+                    f"; RSS grew {rocks['rss_growth_per_customer_bytes']:,.0f} bytes per "
+                    "customer from 10 % on, which would come to about "
+                    f"{rocks['rss_projected_1m_bytes'] / 2**20:,.0f} MiB at 1,000,000"
+                    if rocks.get("rss_projected_1m_bytes")
+                    else ""
+                ),
             )
         )
     restore = results["restore"]
@@ -328,7 +339,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| RocksDB worker (1 core) | {rocks['events_per_second']:,.0f} events/s, "
             f"{rocks['customers_tracked']:,} customers, RSS x{rocks['flatness']:.2f} "
-            "from 10 % to 100 % |"
+            f"from 10 % to 100 % (+{rocks['rss_growth_per_customer_bytes'] or 0:,.0f} bytes "
+            "per customer) |"
             if rocks["flatness"] is not None
             else "| RocksDB worker | no series |"
         )
