@@ -846,8 +846,9 @@ def _say_cpu(core: dict[str, float] | None) -> None:
         f"  CPU {core['cpu']:.0f}: {core['core_busy_percent']:.0f} % busy, the worker "
         f"{core['process_percent']:.0f} %"
         + (
-            f"; WARNING: {core['others_percent']:.0f} % was something else, so the figures are low"
-            if core["others_percent"] >= 5
+            f"; WARNING: {core['others_percent']:.0f} % was something else (other processes, "
+            "interrupts), so the figures may be low"
+            if core["others_percent"] >= 15
             else ""
         )
     )
@@ -961,6 +962,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "tests.benchmarks.bench", *(argv or sys.argv[1:])])
     run = Run(args=args, token=token, work_dir=work_dir)
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C, even where the shell started us with SIGINT ignored (a background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     say(f"cx-streams benchmark {token}: logs in {work_dir}")
     started = time.monotonic()
     kafka = f"unknown (a running broker at {args.bootstrap})" if args.bootstrap else kafka_version()

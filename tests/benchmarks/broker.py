@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from tests.benchmarks.procs import ROOT, BenchError, pinned_command
@@ -47,7 +48,12 @@ class OwnBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def kafka_sh(self, *args: str, timeout: float = 300.0) -> str:
+    @property
+    def marker(self) -> Path:
+        """Marks kafka.sh's run directory of this port as the benchmark's own."""
+        return ROOT / ".cache" / "kafka" / f"run-{self.port}" / "started-by-cx-bench"
+
+    def kafka_sh(self, *args: str, timeout: float = 300.0, check: bool = True) -> str:
         # the Makefile exports KAFKA_PORT for the suite's broker: only ours may be used here
         env = {
             k: v
@@ -66,10 +72,11 @@ class OwnBroker:
                 timeout=timeout,
                 check=False,
                 preexec_fn=preexec,
+                start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the broker
             )
         except subprocess.TimeoutExpired as exc:
             raise BenchError(f"kafka.sh {' '.join(args)} took more than {timeout:.0f} s") from exc
-        if done.returncode != 0:
+        if check and done.returncode != 0:
             raise BenchError(
                 f"kafka.sh {' '.join(args)} (KAFKA_PORT={self.port}) failed:\n"
                 f"{done.stdout}{done.stderr}"
@@ -77,7 +84,17 @@ class OwnBroker:
         return done.stdout.strip()
 
     def up(self) -> None:
-        """Delete whatever an earlier run left on this port, then start an empty broker."""
+        """Delete whatever an earlier benchmark left on this port, then start an empty broker.
+
+        A broker on this port that the benchmark did not start (the suite's, someone's demo)
+        is left alone: the run stops instead of deleting its data.
+        """
+        if not port_free(self.port) and not self.marker.exists():
+            raise BenchError(
+                f"something already listens on 127.0.0.1:{self.port} and the benchmark did not "
+                "start it; choose another --port, or use that broker with --bootstrap "
+                f"127.0.0.1:{self.port} (the run's topics get unique names there)"
+            )
         self.kafka_sh("down", "--clean")
         for port in (self.port, self.port + 1):
             if not port_free(port):
@@ -87,6 +104,8 @@ class OwnBroker:
                     "running broker with --bootstrap HOST:PORT)"
                 )
         self.started = True
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.touch()
         print(f"broker: {self.kafka_sh('up')}", flush=True)
 
     def down(self) -> None:

@@ -51,11 +51,28 @@ INTRO: Final = """\
    passes another 10 % of them. Flatness = RSS at the end / RSS at 10 %.
 
 The broker, the load generator and the benchmark itself run on the other cores
-(`taskset`), so the worker's core is its own. Nothing here asserts a speed: the figures are
+(`taskset`), so the worker's core is its own; the results say how busy that core was and how
+much of it was the worker (`cpu`), and the run warns when something else used it. The
+workers run with `CX_SILENCE_CHECK_SECONDS=3600`: the preload's event times are weeks before
+the live ones, and a silence sweep over every backfilled customer in the middle of the
+latency phase would measure that sweep instead. Nothing here asserts a speed: the figures are
 recorded, and the targets below are judged in words. The full run takes a while (the
 processor's speed decides how long); `make bench-smoke` runs the same phases at tiny sizes
 and writes to a temporary file, and `tests/benchmarks/test_bench_smoke.py` runs that in
 `make test` to check the benchmark itself works (never how fast).
+
+Reading the figures:
+
+- RSS per tracked customer counts everything the worker's memory grew by while it read the
+  backlog: the customers' state, and also its input and output buffers, which do not grow
+  with customers. With few customers the buffers dominate; at 100,000 they are a few hundred
+  bytes of it. The restored worker's figure (its RSS at ready minus an empty worker's, over
+  the customers it restored) is the state without those buffers.
+- Targets about a size (1,000,000 RocksDB customers, 100,000 restored customers) are judged
+  only in a run of that size; smaller runs say "not judged" and show what they measured.
+- The raw ceiling's clock starts when the first batch of records arrives, so at small sizes
+  (where one fetch brings most of the topic) it is far too high; `seconds_from_start` in the
+  results includes that first fetch.
 
 ```sh
 make bench                                   # the full run: results.json and this file
