@@ -353,6 +353,49 @@ class Run:
             say(f"  {worker.name} worker exited with code {code}; log tail:\n{worker.log_tail()}")
 
 
+@dataclass
+class Progress:
+    """Is the worker getting anywhere? Events accounted for, or else (the ingest agent can
+    read a backlog for minutes before the score agent counts anything) records added to the
+    keyed topic, which is the ingest's output."""
+
+    worker: WorkerProcess
+    keyed_topic: str
+    bootstrap: str
+    stall_seconds: float
+    counted: int = -1
+    keyed: int = -1
+    since: float = field(default_factory=time.monotonic)
+    checked: float = field(default_factory=time.monotonic)
+
+    def update(self, counted: int, now: float) -> None:
+        if counted != self.counted:
+            self.counted, self.since, self.checked = counted, now, now
+            return
+        if now - self.checked >= 30:
+            self.checked = now
+            try:
+                keyed = sum(asyncio.run(end_offsets(self.bootstrap, self.keyed_topic)).values())
+            except Exception:
+                keyed = self.keyed
+            if keyed != self.keyed:
+                self.keyed, self.since = keyed, now
+        if now - self.since > self.stall_seconds:
+            raise BenchError(
+                f"the {self.worker.name} worker made no progress for {self.stall_seconds:.0f} s "
+                f"at {self.counted:,} events accounted for (nor did its keyed topic grow); its "
+                f"log:\n{self.worker.log_tail()}"
+            )
+
+
+def _thin(samples: list[dict[str, Any]], most: int = 400) -> list[dict[str, Any]]:
+    """At most about `most` samples, evenly spaced, the last one kept."""
+    if len(samples) <= most:
+        return samples
+    step = -(-len(samples) // most)
+    return [*samples[:-1:step], samples[-1]]
+
+
 def _scrape(worker: WorkerProcess) -> Scrape:
     """A /metrics read; retried while the worker is too busy to answer."""
     for _ in range(30):
@@ -489,7 +532,8 @@ def phase_full(run: Run) -> WorkerProcess:
     customers_at_ready = _customers(first)
     samples: list[dict[str, Any]] = []
     done_at: float | None = None
-    last_events, last_change, last_note = -1, time.monotonic(), time.monotonic()
+    progress = Progress(worker, settings.keyed_topic, run.bootstrap, run.args.stall_seconds)
+    last_note = time.monotonic()
     scrape = first
     while done_at is None:
         worker.check_alive()
@@ -507,8 +551,6 @@ def phase_full(run: Run) -> WorkerProcess:
                 "rss_bytes": memory.rss if memory else None,
             }
             samples.append(sample)
-            if counted != last_events:
-                last_events, last_change = counted, now
             if counted >= events and read_profiles >= profiles:
                 done_at = now
                 break
@@ -520,11 +562,9 @@ def phase_full(run: Run) -> WorkerProcess:
                     f"{profiles:,} profiles, {sample['customers']:,} customers, "
                     f"{counted / elapsed:,.0f} events/s so far, RSS {_mib(sample['rss_bytes'])}"
                 )
-        if now - last_change > run.args.stall_seconds:
-            raise BenchError(
-                f"the full worker made no progress for {run.args.stall_seconds:.0f} s at "
-                f"{last_events:,} of {events:,} events; its log:\n{worker.log_tail()}"
-            )
+            progress.update(counted, now)
+        else:
+            progress.update(progress.counted, now)
         time.sleep(POLL_SECONDS)
     end = worker.memory()
     worker.check_alive()
@@ -564,7 +604,7 @@ def phase_full(run: Run) -> WorkerProcess:
         "profiles_accounted": accounted_profiles(scrape),
         **_outcomes(scrape),
         "cpu": core,
-        "rss_samples": samples,
+        "rss_samples": _thin(samples),
         "poll_seconds": POLL_SECONDS,
         "timing": "from the first /healthz 200 to the /metrics poll at which every input "
         "message was accounted for",
@@ -659,7 +699,7 @@ def phase_latency(run: Run, worker: WorkerProcess) -> None:
         "customers_tracked_after": _customers(scrape),
         "rss_after_bytes": memory.rss if memory else None,
         "rss_peak_after_bytes": memory.peak if memory else None,
-        "samples": samples,
+        "samples": _thin(samples),
     }
     say(
         f"  sent {result.sent:,} events at {result.achieved_rate:,.0f}/s (target {rate:,.0f}); "
@@ -740,7 +780,8 @@ def phase_rocksdb(run: Run) -> None:
     cpu = _cpu_watch(run, worker)
     series: list[dict[str, Any]] = []
     next_step = 1
-    last_events, last_change, last_note = -1, time.monotonic(), time.monotonic()
+    progress = Progress(worker, settings.keyed_topic, run.bootstrap, a.stall_seconds)
+    last_note = time.monotonic()
     done_at: float | None = None
     scrape: Scrape | None = None
     while done_at is None:
@@ -766,19 +807,15 @@ def phase_rocksdb(run: Run) -> None:
                     f"RSS {_mib(memory.rss)} (peak {_mib(memory.peak)})"
                 )
                 next_step += 1
-            if counted != last_events:
-                last_events, last_change = counted, now
             if counted >= events:
                 done_at = now
                 break
             if now - last_note >= 10:
                 last_note = now
                 say(f"  rocksdb: {counted:,} / {events:,} events, {customers:,} customers")
-        if now - last_change > a.stall_seconds:
-            raise BenchError(
-                f"the rocksdb worker made no progress for {a.stall_seconds:.0f} s at "
-                f"{last_events:,} of {events:,} events; its log:\n{worker.log_tail()}"
-            )
+            progress.update(counted, now)
+        else:
+            progress.update(progress.counted, now)
         time.sleep(POLL_SECONDS)
     end = worker.memory()
     core = cpu.result() if cpu else None

@@ -65,14 +65,19 @@ Reading the figures:
 
 - RSS per tracked customer counts everything the worker's memory grew by while it read the
   backlog: the customers' state, and also its input and output buffers, which do not grow
-  with customers. With few customers the buffers dominate; at 100,000 they are a few hundred
-  bytes of it. The restored worker's figure (its RSS at ready minus an empty worker's, over
+  with customers. With few customers the buffers dominate (in development runs they took
+  about 25-30 MiB, some 300 bytes per customer at 100,000). The restored worker's figure (its RSS at ready minus an empty worker's, over
   the customers it restored) is the state without those buffers.
 - Targets about a size (1,000,000 RocksDB customers, 100,000 restored customers) are judged
   only in a run of that size; smaller runs say "not judged" and show what they measured.
-- The raw ceiling's clock starts when the first batch of records arrives, so at small sizes
-  (where one fetch brings most of the topic) it is far too high; `seconds_from_start` in the
-  results includes that first fetch.
+- The raw ceiling's clock starts once its consumer has started (connected, metadata in),
+  just before its first fetch, not when the first records arrive: one fetch brings up to
+  1 MiB per partition, most of a small topic, and leaving it out made small runs' ceilings
+  several times too high. It still runs from the first record to the last in the sense that
+  matters: no connection set-up is counted.
+- RocksDB: Faust's defaults give each partition's database 3 write buffers of 64 MiB and a
+  block cache of up to 2 GiB, so RSS can grow a long way before it levels off; a small run's
+  growth per customer is a straight line, not a forecast.
 
 ```sh
 make bench                                   # the full run: results.json and this file
@@ -242,7 +247,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 else f"the run had {size:,} customers, not 1,000,000"
                 + (
                     f"; RSS grew {rocks['rss_growth_per_customer_bytes']:,.0f} bytes per "
-                    "customer from 10 % on, which would come to about "
+                    "customer from 10 % on; a straight line (not a forecast) would reach "
                     f"{rocks['rss_projected_1m_bytes'] / 2**20:,.0f} MiB at 1,000,000"
                     if rocks.get("rss_projected_1m_bytes")
                     else ""
