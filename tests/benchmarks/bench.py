@@ -73,6 +73,7 @@ FULL: Final = {
 
 EPILOG = """\
 phases, in one run against one broker:
+  idle      RSS of a ready worker with nothing to read (a baseline)
   preload   generator -> interactions and customers topics (fixed seed and clock)
   raw       one AIOKafkaConsumer on one core: getmany, orjson.loads, a dict update per customer
   full      a cx-streams worker on the same core (memory store): events/s, RSS, RSS/customer
@@ -426,6 +427,28 @@ def _outcomes(scrape: Scrape) -> dict[str, Any]:
     }
 
 
+def phase_idle(run: Run) -> None:
+    """RSS of a worker with nothing to read: the baseline of the per-customer figures that
+    leave out a busy worker's buffers."""
+    main = run.settings("mem")
+    phase("idle", "RSS of a ready worker (memory store) with nothing to read")
+    asyncio.run(ensure_topics(main))  # still empty: the preload comes next
+    settings = main.model_copy(update={"app_id": f"{run.prefix}-idle"})
+    worker = run.worker("idle", settings, "memory")
+    ready, _ = run.start(worker)
+    time.sleep(3.0)  # let it settle: the first fetches, the first probe of the broker
+    memory = worker.memory()
+    worker.check_alive()
+    assert memory is not None
+    run.results["idle"] = {
+        "rss_bytes": memory.rss,
+        "rss_peak_bytes": memory.peak,
+        "startup_seconds": ready - worker.started_at,
+    }
+    say(f"  idle worker: RSS {_mib(memory.rss)} (peak {_mib(memory.peak)})")
+    run.stop(worker)
+
+
 def phase_preload(run: Run) -> None:
     a = run.args
     settings = run.settings("mem")
@@ -600,6 +623,9 @@ def phase_full(run: Run) -> WorkerProcess:
         "customers_added": added,
         "rss_per_customer_bytes": per_customer,
         "rss_per_customer_kib": per_customer / 1024 if per_customer is not None else None,
+        "rss_per_customer_over_idle_bytes": (end.rss - run.results["idle"]["rss_bytes"]) / customers
+        if customers > 0
+        else None,
         "events_accounted": accounted_events(scrape),
         "profiles_accounted": accounted_profiles(scrape),
         **_outcomes(scrape),
@@ -730,7 +756,7 @@ def phase_restore(run: Run, previous: WorkerProcess) -> None:
     _, body = worker.healthz()
     restored = int(body.get("customers_tracked", -1))
     logged = worker.rebuilt_customers()
-    empty = run.results["full"]["rss_ready_bytes"]
+    empty = run.results["idle"]["rss_bytes"]
     run.results["restore"] = {
         "seconds": seconds,
         "customers_restored": restored,
@@ -740,7 +766,7 @@ def phase_restore(run: Run, previous: WorkerProcess) -> None:
         "rss_at_ready_bytes": memory.rss,
         "rss_peak_bytes": memory.peak,
         # the state alone, without the buffers of a worker busy with input: RSS of the
-        # restored worker at ready minus that of the first worker at ready (empty state)
+        # restored worker at ready minus that of an idle worker (nothing to read)
         "rss_per_customer_restored_bytes": (memory.rss - empty) / restored
         if restored > 0
         else None,
@@ -751,8 +777,7 @@ def phase_restore(run: Run, previous: WorkerProcess) -> None:
         f"{seconds:.1f} s (start with empty state: "
         f"{run.results['full']['startup_seconds']:.1f} s); RSS {_mib(memory.rss)}"
         + (
-            f" ({(memory.rss - empty) / restored:,.0f} bytes per customer more than an empty "
-            "worker at ready)"
+            f" ({(memory.rss - empty) / restored:,.0f} bytes per customer more than an idle worker)"
             if restored > 0
             else ""
         )
@@ -942,6 +967,7 @@ def execute(run: Run) -> None:
             phase("broker", f"a clean local Kafka on 127.0.0.1:{a.port}")
             broker.up()
             run.bootstrap = broker.bootstrap
+        phase_idle(run)
         phase_preload(run)
         phase_raw(run)
         worker = phase_full(run)

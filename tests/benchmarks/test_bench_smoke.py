@@ -22,6 +22,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "command",
         "parameters",
         "machine",
+        "idle",
         "preload",
         "raw",
         "full",
@@ -41,6 +42,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "packages",
         "git_commit",
     ),
+    "idle": ("rss_bytes",),
     "preload": ("events", "profiles", "invalid", "seconds", "messages_per_second"),
     "raw": ("records", "seconds", "events_per_second"),
     "full": (
@@ -56,6 +58,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "customers_tracked",
         "rss_per_customer_bytes",
         "rss_per_customer_kib",
+        "rss_per_customer_over_idle_bytes",
         "events_accounted",
         "profiles_accounted",
         "rss_samples",
@@ -69,7 +72,13 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "latency_ms",
         "latency_by_receipt_ms",
     ),
-    "restore": ("seconds", "customers_restored", "customers_expected", "customers_in_log_line"),
+    "restore": (
+        "seconds",
+        "customers_restored",
+        "customers_expected",
+        "customers_in_log_line",
+        "rss_per_customer_restored_bytes",
+    ),
     "rocksdb": (
         "customers_target",
         "customers_tracked",
