@@ -290,19 +290,24 @@ def _lapse(state: CustomerState, card: Scorecard) -> Standing | None:
     )
 
 
-def _total_pull(state: CustomerState, card: Scorecard) -> float:
-    return sum(state.component_sum) + sum(s.pull for s in _standing(state, card))
+def _total_pull(state: CustomerState, standing: list[Standing]) -> float:
+    return sum(state.component_sum) + sum(s.pull for s in standing)
 
 
-def _composite(state: CustomerState, card: Scorecard) -> tuple[float, float]:
+def _composite(
+    state: CustomerState, card: Scorecard, standing: list[Standing]
+) -> tuple[float, float]:
     evidence = sum(state.component_evidence)
-    score = round(_points(_total_pull(state, card), card), 1)
+    score = round(_points(_total_pull(state, standing), card), 1)
     confidence = round(evidence / (evidence + card.confidence_evidence), 3)
     return score, confidence
 
 
 def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outcome:
-    score, confidence = _composite(state, card)
+    # how things stand depends on tickets, buckets and the newest event, none of which the
+    # rest of this changes: derived once for the score, the alerts' drivers and the update
+    standing = _standing(state, card)
+    score, confidence = _composite(state, card, standing)
     previous_score, previous_band = state.score, state.band
     band = next_band(previous_band, score, card)
     t = state.ref
@@ -341,7 +346,7 @@ def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outco
             state.peaks = [(t, score)]
         state.last_alerts[decision.kind] = t
         positive = decision.kind == "recovered"
-        drivers = _drivers(state, card, positive=positive, negative=not positive)
+        drivers = _drivers(state, card, standing, positive=positive, negative=not positive)
         top = next(iter(drivers), None)
         action = recommended_action(
             decision.kind,
@@ -362,7 +367,7 @@ def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outco
                 previous_band,
             )
         )
-    return Outcome(state, "scored", score_update(state, card), alerts)
+    return Outcome(state, "scored", _score_update(state, card, standing), alerts)
 
 
 def _alert(
@@ -455,27 +460,32 @@ def _ticket_of(reason: str) -> str | None:
 
 
 def _drivers(
-    state: CustomerState, card: Scorecard, *, positive: bool = True, negative: bool = True
+    state: CustomerState,
+    card: Scorecard,
+    standing: list[Standing],
+    *,
+    positive: bool = True,
+    negative: bool = True,
 ) -> list[dict[str, Any]]:
     """The signals that move the score most now, in score points, strongest first."""
     # Each signal gets its share of the score's distance from neutral, in proportion to its
     # pull: the shares add up to the score, and a signal never looks small just because the
     # score is near 0 or 100 already.
-    total = _total_pull(state, card)
+    total = _total_pull(state, standing)
     if abs(total) > 1e-9:
         points_per_pull = (_points(total, card) - 50.0) / total
     else:
         points_per_pull = 50.0 / card.score_scale
     by_event: dict[str, dict[str, Any]] = {}
     if negative:
-        for standing in _standing(state, card):
-            by_event[standing.event_id or standing.reason] = {
-                "event_id": standing.event_id,
-                "type": standing.type,
-                "occurred_at": format_time(standing.since),
-                "component": standing.component,
-                "impact": standing.pull * points_per_pull,
-                "reason": standing.reason,
+        for signal in standing:
+            by_event[signal.event_id or signal.reason] = {
+                "event_id": signal.event_id,
+                "type": signal.type,
+                "occurred_at": format_time(signal.since),
+                "component": signal.component,
+                "impact": signal.pull * points_per_pull,
+                "reason": signal.reason,
                 "_largest": 0.0,
             }
     chosen: list[Driver] = []
@@ -516,7 +526,13 @@ def _sub_score(total: float, card: Scorecard) -> float:
 
 def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> dict[str, Any]:
     """The score update published for a customer (without `updated_at`, a wall-clock time)."""
-    score, confidence = _composite(state, card)
+    return _score_update(state, card, _standing(state, card))
+
+
+def _score_update(
+    state: CustomerState, card: Scorecard, standing: list[Standing]
+) -> dict[str, Any]:
+    score, confidence = _composite(state, card, standing)
     breakdown: dict[str, dict[str, float]] = {
         "stage": {},
         "channel": {},
@@ -527,7 +543,11 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         group, _, name = key.partition(":")
         breakdown[group][name] = _sub_score(total, card)
     today = int(state.ref // DAY)
-    standing = _standing(state, card)
+    in_window: dict[int, list[list[float]]] = {days: [] for days in WINDOWS}
+    for day, bucket in state.buckets.items():  # one pass, each window in bucket order
+        for days, chosen in in_window.items():
+            if day > today - days:
+                chosen.append(bucket)
     open_since = min((since for _, since, _ in open_tickets(state.tickets)), default=None)
     nps = state.nps_latest[2] if state.nps_latest else None
     measures: dict[str, Any] = {
@@ -536,9 +556,7 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         **{
             key: value
             for days in WINDOWS
-            for key, value in window_measures(
-                (b for day, b in state.buckets.items() if day > today - days), f"{days}d"
-            ).items()
+            for key, value in window_measures(in_window[days], f"{days}d").items()
         },
         "open_tickets": len(open_tickets(state.tickets)),
         "longest_open_ticket_seconds": (
@@ -558,7 +576,7 @@ def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> d
         },
         "breakdown": breakdown,
         "measures": measures,
-        "drivers": _drivers(state, card),
+        "drivers": _drivers(state, card, standing),
         "event_count": state.event_count,
         "last_event_at": format_time(state.ref),
         "profile": state.profile,

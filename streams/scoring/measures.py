@@ -78,9 +78,8 @@ def window_measures(buckets: Iterable[list[float]], suffix: str) -> dict[str, fl
     """Sum daily buckets into the score update's figures for one window (`suffix`: 7d, 30d)."""
     total = [0.0] * len(BUCKET_FIELDS)
     buckets_seen = list(buckets)
-    for bucket in buckets_seen:
-        for i, value in enumerate(bucket):
-            total[i] += value
+    for bucket in buckets_seen:  # summed in bucket order, field by field
+        total = [a + b for a, b in zip(total, bucket, strict=True)]
     t = dict(zip(BUCKET_FIELDS, total, strict=True))
     csat_n, ces_n, ttr_n = int(t["csat_responses"]), int(t["ces_responses"]), int(t["ttr_count"])
     return {
