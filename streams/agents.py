@@ -59,6 +59,8 @@ def register(p: Processor) -> None:
         payload: bytes | None,
         label: str,
         headers: Any = None,
+        *,
+        counted: bool = False,
     ) -> None:
         topic, partition, offset, timestamp = source
         record = dead_letter(
@@ -73,7 +75,7 @@ def register(p: Processor) -> None:
             headers=headers,
         )
         batch.sent(await p.dlq.send(key=key, value=record))
-        telemetry.invalid(rejection.error, label)
+        telemetry.invalid(rejection.error, label, counted=counted)
         log.debug("dead-lettered %s:%d@%d: %s", topic, partition, offset, rejection.detail)
 
     async def in_batches(
@@ -221,7 +223,13 @@ def register(p: Processor) -> None:
             )
             key = interaction.customer_id.encode()
             await send_dead_letter(
-                batch, rejection, tuple(envelope["src"]), key, orjson.dumps(body), "interactions"
+                batch,
+                rejection,
+                tuple(envelope["src"]),
+                key,
+                orjson.dumps(body),
+                "interactions",
+                counted=True,  # cx_events has it as too_late already
             )
             return
         if outcome.status != "scored" or outcome.update is None:

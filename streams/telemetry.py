@@ -121,12 +121,14 @@ class Telemetry:
         )
         self._event_children[key].inc()
 
-    def invalid(self, reason: str, topic: str) -> None:
+    def invalid(self, reason: str, topic: str, *, counted: bool = False) -> None:
+        """A dead-lettered message; `counted`: already in `cx_events` under its own outcome
+        (a `too_late` event), so not counted there again as `invalid`."""
         child = self._invalid_children.get((reason, topic))
         if child is None:
             child = self._invalid_children[(reason, topic)] = self._invalid.labels(reason, topic)
         child.inc()
-        if topic == "interactions":
+        if topic == "interactions" and not counted:
             self._event_children[("invalid", "none", "dead_lettered")].inc()
 
     def alert(self, kind: str, severity: str) -> None:

@@ -195,14 +195,9 @@ def accounted_events(scrape: Scrape) -> int:
     """Interaction messages the worker is done with, each counted once.
 
     `cx_events_total` counts a valid event in the score agent (outcome scored, duplicate or
-    too_late) and an invalid message at ingest (type "invalid", outcome dead_lettered). A
-    too_late event is counted twice: once with its own type and outcome too_late, and again as
-    type "invalid" when it is dead-lettered (`Telemetry.invalid` with topic "interactions"), so
-    those dead-letter records (`cx_invalid_events_total{reason="too_late"}`) are taken off.
+    too_late) and an invalid message at ingest (type "invalid", outcome dead_lettered).
     """
-    everything = scrape.total("cx_events_total")
-    twice = scrape.total("cx_invalid_events_total", reason="too_late", topic="interactions")
-    return round(everything - twice)
+    return round(scrape.total("cx_events_total"))
 
 
 def accounted_profiles(scrape: Scrape) -> int:

@@ -34,8 +34,7 @@ INTRO: Final = """\
    journey generator with a fixed seed and clock, 30 days of backfill, 0.1 % malformed
    messages, 5 % unkeyed, plus the 100,000 profiles). Events/s from its first `/healthz` 200 to
    the `/metrics` poll (every 0.5 s) at which every input message is accounted for
-   (`cx_events_total` over all outcomes, dead-lettered included, without counting a `too_late`
-   event twice; profiles by `cx_profiles_total` and `cx_invalid_events_total`). Peak RSS
+   (`cx_events_total` over all outcomes, dead-lettered included; profiles by `cx_profiles_total` and `cx_invalid_events_total`). Peak RSS
    (VmHWM), RSS over time, and RSS per tracked customer =
    (RSS at the end - RSS at readiness) / customers added meanwhile (`cx_customers_tracked`).
 3. **Latency at half the maximum rate**: the same worker gets fresh live events at half the
