@@ -92,7 +92,7 @@ def register(p: Processor) -> None:
         """
         events_of = cast(Stream[bytes], stream)  # take_events lives on the concrete class
         async for events in events_of.take_events(batch_size, within=batch_wait):
-            batch = Batch(p.table, _make_current)
+            batch = Batch(p.table, p.load, _make_current)
             try:
                 for event in events:
                     await handle(batch, event)

@@ -22,8 +22,14 @@ __all__ = ["Batch"]
 class Batch:
     """Pending sends and changed states of one batch, settled together by `settle()`."""
 
-    def __init__(self, table: Any, make_current: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        table: Any,
+        read: Callable[[str], CustomerState | None],
+        make_current: Callable[[Any], None],
+    ) -> None:
         self._table = table
+        self._read = read
         self._make_current = make_current
         self._states: dict[str, CustomerState | None] = {}
         self._changed: dict[str, Any] = {}  # customer id -> the event that changed it last
@@ -33,9 +39,7 @@ class Batch:
         """The customer's state as this batch left it so far (the table's, at first)."""
         if customer_id in self._states:
             return self._states[customer_id]
-        data = self._table.get(customer_id)
-        state = CustomerState.from_bytes(data) if data is not None else None
-        self._states[customer_id] = state
+        state = self._states[customer_id] = self._read(customer_id)
         return state
 
     def changed(self, state: CustomerState, source: Any) -> None:
