@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import orjson
 
+from streams.scoring.interaction import format_time
 from streams.security import client_options
 from streams.settings import Settings
 
@@ -159,11 +160,6 @@ _SEGMENTS: Final = ("consumer", "consumer", "smb", "enterprise")
 _REGIONS: Final = ("eu-west", "eu-central", "us-east", "us-west", "apac")
 
 
-def _iso(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def _personas(config: GeneratorConfig) -> list[str]:
     rng = random.Random(f"{config.seed}:personas")
     names = list(PERSONAS)
@@ -260,7 +256,7 @@ class JourneyGenerator:
         event = {
             "event_id": f"evt-{config.seed}-{self.sent:012d}",
             "customer_id": customer_id,
-            "occurred_at": _iso(self._event_time(now)),
+            "occurred_at": format_time(self._event_time(now)),
             "type": kind,
             **self._fields(customer, kind, spec),
         }
@@ -273,7 +269,7 @@ class JourneyGenerator:
         base = {
             "event_id": f"bad-{self.config.seed}-{self.sent}",
             "customer_id": f"{self.config.id_prefix}000000",
-            "occurred_at": _iso(self._event_time(now)),
+            "occurred_at": format_time(self._event_time(now)),
             "type": "login",
         }
         if kind == 0:

@@ -72,10 +72,7 @@ class CustomerState:
     def to_bytes(self) -> bytes:
         # A copy of exactly its length: the bytes orjson returns keep the capacity of its
         # output buffer (about 8 KiB for a 3 KB state), and the table keeps every state.
-        return bytes(memoryview(self._json()))
-
-    def _json(self) -> bytes:
-        return orjson.dumps(
+        data = orjson.dumps(
             {
                 "c": self.customer_id,
                 "r": self.ref,
@@ -104,6 +101,7 @@ class CustomerState:
                 "h": self.history,
             }
         )
+        return bytes(memoryview(data))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerState:

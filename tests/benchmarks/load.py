@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.generator import GeneratorConfig, GeneratorReport, JourneyGenerator, publish
+from streams.scoring.interaction import format_time
 from streams.settings import Settings
 
 __all__ = [
@@ -80,11 +81,10 @@ async def preload_one_per_customer(
             customer_id = f"{prefix}{i:07d}"
             for n in range(events_per_customer):
                 kind, channel = kinds[n % len(kinds)]
-                moment = datetime.fromtimestamp(base + i * 0.05 + n, tz=UTC)
                 event = {
                     "event_id": f"rdb-{i:07d}-{n}",
                     "customer_id": customer_id,
-                    "occurred_at": moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "occurred_at": format_time(base + i * 0.05 + n),
                     "type": kind,
                     "channel": channel,
                 }
