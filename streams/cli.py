@@ -368,22 +368,22 @@ def build_parser() -> argparse.ArgumentParser:
         "  cx-streams generate --invalid-ratio 0.02   # include some malformed messages\n",
     )
     generate.add_argument(
-        "--customers", type=_positive_int, default=200, help="number of customers (default 200)"
+        "--customers", type=positive_int, default=200, help="number of customers (default 200)"
     )
     generate.add_argument(
         "--rate",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=50.0,
         help="events per second; 0 = as fast as possible (default 50)",
     )
     generate.add_argument(
         "--duration",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         help="seconds to run (default: until --events, else until Ctrl-C)",
     )
     generate.add_argument(
-        "--events", type=_positive_int, default=None, help="stop after this many events"
+        "--events", type=positive_int, default=None, help="stop after this many events"
     )
     generate.add_argument(
         "--seed",
@@ -393,13 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--invalid-ratio",
-        type=_ratio,
+        type=ratio,
         default=0.0,
         help="share of deliberately malformed messages, 0-1 (default 0)",
     )
     generate.add_argument(
         "--backfill-days",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="spread event times over the last N days instead of now",
     )
@@ -429,11 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forward.add_argument("--url", required=True, help="where to POST each alert (JSON body)")
     forward.add_argument(
-        "--timeout", type=_non_negative_float, default=10.0, help="seconds per attempt (default 10)"
+        "--timeout", type=non_negative_float, default=10.0, help="seconds per attempt (default 10)"
     )
     forward.add_argument(
         "--max-attempts",
-        type=_positive_int,
+        type=positive_int,
         default=6,
         help="attempts before an alert goes to the dead-letter file (default 6)",
     )
@@ -499,21 +499,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
-def _ratio(text: str) -> float:
+def ratio(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")

@@ -24,6 +24,7 @@ from typing import Any, Final, NoReturn
 
 import orjson
 
+from streams.cli import positive_int, ratio
 from streams.generator import GeneratorConfig
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -95,23 +96,14 @@ Nothing here asserts a speed; the targets are judged in words in the output.
 
 
 def _positive_int(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
-    return value
+    """The CLI's check, with thousands separators allowed: 1,000,000."""
+    return positive_int(text.replace("_", "").replace(",", ""))
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
-def _ratio(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -151,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     size.add_argument(
         "--invalid-ratio",
-        type=_ratio,
+        type=ratio,
         default=0.001,
         help="share of malformed messages in the preload (default 0.001)",
     )

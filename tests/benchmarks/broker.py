@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from tests.benchmarks.procs import ROOT, BenchError, pinned_command
+from tests.integration.kafka_io import port_free
 
-__all__ = ["OwnBroker", "kafka_version", "port_free"]
+__all__ = ["OwnBroker", "kafka_version"]
 
 KAFKA_SH: Final = ROOT / "deploy" / "kafka" / "kafka.sh"
 POM: Final = ROOT / "deploy" / "kafka" / "pom.xml"
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def kafka_version() -> str | None:

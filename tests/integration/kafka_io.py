@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -91,3 +92,13 @@ def read_until(
         return records
 
     return asyncio.run(run())
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:`port` (a broker of a test's own may take it)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

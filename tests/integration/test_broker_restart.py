@@ -8,7 +8,6 @@ port), so stopping it disturbs nobody else's tests.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from tests.integration.conftest import Worker, make_worker
 from tests.integration.journeys import Journey, happy, souring
-from tests.integration.kafka_io import Record
+from tests.integration.kafka_io import Record, port_free
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -31,15 +30,6 @@ PORTS = (19092, 19192, 19292, 19392)  # the first free one (and the next port, t
 OUTAGE_SECONDS = 15.0  # how long the broker stays down once /healthz has noticed
 NOTICE_WITHIN = 20.0  # /healthz must say "unreachable" this soon after the broker stopped
 RECOVER_WITHIN = 60.0  # and "ok" this soon after it answers again
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -70,7 +60,7 @@ class Broker:
 
 @pytest.fixture
 def own_broker() -> Iterator[Broker]:
-    port = next((p for p in PORTS if _port_free(p) and _port_free(p + 1)), None)
+    port = next((p for p in PORTS if port_free(p) and port_free(p + 1)), None)
     if port is None:
         pytest.fail(f"no free port pair for a broker of our own among {PORTS}")
     broker = Broker(port)
