@@ -95,6 +95,7 @@ def register(p: Processor) -> None:
             batch = Batch(p.table, p.load, _make_current)
             try:
                 for event in events:
+                    _make_current(event)  # its sends go in its partition's transaction
                     await handle(batch, event)
                 await batch.settle()  # its output acknowledged, then its states written
             except Exception:
@@ -299,7 +300,8 @@ _PROFILE_FIELDS_KEPT = frozenset(
 
 
 def _make_current(event: EventT[bytes]) -> None:
-    """Make `event` Faust's current event in this task, for the table writes that follow.
+    """Make `event` Faust's current event in this task, for the sends and table writes that
+    follow.
 
     Only the task's context variable: `Stream._set_current_event` would also overwrite the
     stream's own attribute, which `take_events` reads to pair each buffered value with its

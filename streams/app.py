@@ -10,7 +10,7 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
-from streams import rebalance
+from streams import transport
 from streams.index import CustomerIndex, SilenceWatch
 from streams.pseudonyms import Pseudonymizer
 from streams.scoring.engine import silence_deadline
@@ -18,6 +18,7 @@ from streams.scoring.scorecard import DEFAULT_SCORECARD, Scorecard
 from streams.scoring.state import CustomerState
 from streams.security import broker_credentials
 from streams.settings import Settings
+from streams.table import StateTable
 from streams.telemetry import Telemetry
 
 __all__ = ["Processor", "create_processor"]
@@ -81,6 +82,7 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         autodiscover=False,
         datadir=str(settings.data_dir),
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        Table=StateTable,
         processing_guarantee=settings.processing_guarantee,
         broker_client_id=settings.client_id,
         table_standby_replicas=settings.standby_replicas,
@@ -99,8 +101,9 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         web_stats_enabled=False,
         web_metrics_enabled=False,
     )
-    # Faust and aiokafka can drop input that arrives while a rebalance settles: see there
-    rebalance.install(app)
+    # Faust and aiokafka can drop input that arrives while a rebalance settles, and Faust's
+    # transactions can split an event from its output: see streams.rebalance, .transactions
+    transport.install(app)
 
     def external(name: str) -> TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, internal=False)

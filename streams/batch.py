@@ -2,10 +2,12 @@
 
 The rule that keeps a crash from losing an alert: a customer's new state is written to the
 table (and so to its changelog) only after every record the batch produced has been
-acknowledged by Kafka. After a crash, an event read again either finds its effect in the
-recovered state, and then its output was acknowledged before, or it does not, and then it is
-scored again and produces the same output with the same ids. Writing each customer once per
-batch also turns many changelog records into one, as Kafka Streams' record cache does.
+acknowledged by Kafka, and the batch's events are done (their offsets may be committed) only
+once those writes are acknowledged too. After a crash, an event read again either finds its
+effect in the recovered state, and then its output was acknowledged before, or it does not,
+and then it is scored again and produces the same output with the same ids. Writing each
+customer once per batch also turns many changelog records into one, as Kafka Streams' record
+cache does.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class Batch:
         self._pending.append(acknowledgement)
 
     async def settle(self) -> None:
-        """Wait for every send; then write each changed state once.
+        """Wait for every send; then write each changed state once, and wait for those writes.
 
         A failed send raises here, before any state is written. Faust takes a table write's
         partition (of the changelog, of the RocksDB store) from the current event, so each
@@ -68,3 +70,4 @@ class Batch:
                 self._table[customer_id] = state.to_bytes()
         self._changed.clear()
         self._states.clear()
+        await self._table.changelog_acknowledged()

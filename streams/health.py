@@ -2,20 +2,24 @@
 
 While the brokers are down Faust and aiokafka keep retrying on their own and the worker resumes
 when they are back, but nothing in Faust says so: the consumer just fetches nothing. So a timer
-sends a metadata request every couple of seconds through the app's own producer connection
-(same brokers, same TLS and SASL settings) with a short timeout. Two failures in a row make
-the broker `unreachable`; the first answer makes it `ok` again.
+sends a metadata request every couple of seconds, with a short timeout, through a client of its
+own (the producer's brokers, TLS and SASL settings, not its connections: a broker holding back a
+producer over its quota mutes that connection for the throttle time, and a probe queued behind
+it would call a busy broker unreachable). Two failures in a row make the broker `unreachable`;
+the first answer makes it `ok` again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import faust
+from aiokafka.client import AIOKafkaClient
 
 from streams.scoring.interaction import format_time
 
@@ -77,21 +81,26 @@ class BrokerHealth:
         }
 
 
-def metadata_client(app: faust.App) -> Any | None:
-    """The aiokafka client of the app's producer, once it is started (it runs on our loop;
-    the consumer's runs in its own thread and loop, so it is not ours to use)."""
-    producer = getattr(app.producer, "_producer", None)
-    return getattr(producer, "client", None)
+def metadata_client(app: faust.App) -> AIOKafkaClient:
+    """A new client to the app's brokers, with its producer's settings (call it on the loop)."""
+    producer: Any = app.producer
+    settings = {**producer._settings_default(), **producer._settings_auth()}
+    accepted = inspect.signature(AIOKafkaClient).parameters.keys() - {"api_version"}
+    return AIOKafkaClient(**{k: v for k, v in settings.items() if k in accepted})
 
 
 async def probe(client: Any, timeout: float = PROBE_TIMEOUT) -> bool:
     """True if some broker answers a metadata request within `timeout` seconds.
 
-    `fetch_all_metadata` fills a throw-away metadata object, so the client's own view of the
-    cluster is left alone; it tries every broker the client knows before giving up.
+    A client that never reached a broker bootstraps first. `fetch_all_metadata` fills a
+    throw-away metadata object, so the client's own view of the cluster is left alone; it tries
+    every broker the client knows before giving up.
     """
     try:
-        await asyncio.wait_for(client.fetch_all_metadata(), timeout)
+        async with asyncio.timeout(timeout):
+            if not client.cluster.brokers():
+                await client.bootstrap()
+            await client.fetch_all_metadata()
     except Exception:  # refused, timed out, no metadata: all mean "not reachable now"
         return False
     return True
@@ -100,12 +109,17 @@ async def probe(client: Any, timeout: float = PROBE_TIMEOUT) -> bool:
 def watch(app: faust.App, interval: float = PROBE_INTERVAL) -> BrokerHealth:
     """Probe the brokers every `interval` seconds while the app runs; returns what it finds."""
     health = BrokerHealth()
+    clients: list[AIOKafkaClient] = []
 
     @app.timer(interval=interval, name="broker_probe")  # type: ignore[untyped-decorator]
     async def broker_probe() -> None:
-        client = metadata_client(app)
-        if client is None:  # producer not started (yet): nothing to say
-            return
-        health.record(await probe(client), time.time())
+        if not clients:
+            clients.append(metadata_client(app))
+        health.record(await probe(clients[0]), time.time())
 
+    async def close(_: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        for client in clients:
+            await client.close()
+
+    app.on_before_shutdown.connect(close)
     return health

@@ -34,8 +34,8 @@ lost in about half the runs, on never-committed partitions and committed ones al
    `consumer_auto_offset_reset="earliest"` starts them anyway.
    Records read twice are what at-least-once allows; the scorer drops repeated `event_id`s.
 
-`install(app)` puts all three in place; call it right after creating the app, before anything
-creates its consumer.
+`Consumer` holds remedies 2 and 3 (`streams.transport` runs the app on it) and `install(app)`
+adds remedy 1.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["install"]
+__all__ = ["Consumer", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,8 @@ class Consumer(faust_aiokafka.Consumer):
         return AIOKafkaConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class _Transport(faust_aiokafka.Transport):
-    Consumer = Consumer
-
-
 def install(app: faust.App) -> None:
-    """Put the three remedies of this module in place on a new `app`."""
-    app.transport = _Transport(app.conf.broker_consumer, app)
+    """Put remedy 1 in place on a new `app`."""
 
     async def on_rebalance_complete(_: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         app.flow_control.suspend()  # until Faust resumes it, after its seek (remedy 1)

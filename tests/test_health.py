@@ -47,6 +47,7 @@ class FakeClient:
     def __init__(self, behaviour: str) -> None:
         self.behaviour = behaviour
         self.calls = 0
+        self.cluster = SimpleNamespace(brokers=lambda: {"broker 1"})
 
     async def fetch_all_metadata(self) -> Any:
         self.calls += 1
@@ -78,9 +79,24 @@ def test_probe_on_a_real_client_that_never_reached_a_broker() -> None:
     assert asyncio.run(run()) is False
 
 
-def test_the_client_is_the_started_producers() -> None:
-    client = object()
-    started = SimpleNamespace(producer=SimpleNamespace(_producer=SimpleNamespace(client=client)))
-    assert metadata_client(started) is client  # type: ignore[arg-type]
-    not_started = SimpleNamespace(producer=SimpleNamespace(_producer=None))
-    assert metadata_client(not_started) is None  # type: ignore[arg-type]
+def test_the_probe_client_has_the_producers_brokers_identity_and_credentials() -> None:
+    import faust
+
+    app = faust.App(
+        "t-probe",
+        broker="kafka://127.0.0.1:1",
+        broker_client_id="cx-7",
+        broker_credentials=faust.SASLCredentials(username="cx", password="secret"),
+        env={},
+    )
+
+    async def run() -> Any:
+        client = metadata_client(app)
+        await client.close()
+        return client
+
+    client = asyncio.run(run())
+    assert client._bootstrap_servers == ["127.0.0.1:1"]
+    assert client._client_id == "cx-7"
+    assert (client._security_protocol, client._sasl_mechanism) == ("SASL_PLAINTEXT", "PLAIN")
+    assert client._sasl_plain_username == "cx"

@@ -17,13 +17,13 @@ from aiokafka.structs import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from streams import rebalance
+from streams import rebalance, transport
 
 
 def new_app(name: str, installed: bool = True) -> faust.App:
     app = faust.App(name, broker="kafka://127.0.0.1:1", autodiscover=False, env={})
     if installed:
-        rebalance.install(app)
+        transport.install(app)
     return app
 
 

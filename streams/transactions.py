@@ -1,0 +1,55 @@
+"""Exactly-once: every record an event causes goes into the transaction of the event's input
+partition, the one that commits that event's offset.
+
+Faust (0.15) puts a record into the transaction named after its *destination* partition
+(`{app}-{topic group}-{partition}`) and commits an input offset in the transaction named after
+the *input* partition. The two are the same transaction only when every record an event causes
+lands on the partition number it was read from. Ours does not always: `ingest` re-keys an
+unkeyed event from interactions partition 3 to keyed partition 6, and an input topic the
+publisher created with another partition count is in another topic group. A crash between the
+two commits then loses the event (its offset committed, its keyed record aborted) or doubles it.
+A record for a topic the consumer has no metadata for (our output topics) gets no transaction
+at all. So, as Kafka Streams does with one producer per task: a send made while an agent
+handles an event is made in the transaction of that event's partition, which this worker
+owns (Faust starts one transactional producer per assigned partition). A send with no current
+event (a timer's, Faust's buffered changelog writes) keeps Faust's choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.streams import current_event
+from faust.transport.consumer import TransactionManager
+from faust.types import EventT
+
+__all__ = ["SourceTransactions", "transactional_id_of"]
+
+
+class SourceTransactions(TransactionManager):
+    """Faust's transaction manager, choosing the transaction by the event being handled."""
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+        *,
+        transactional_id: str | None = None,
+    ) -> Any:
+        event: EventT[Any] | None = current_event()
+        if event is None:
+            return await super().send(topic, key, value, partition, timestamp, headers)
+        source = event.message.tp
+        tid = transactional_id_of(self.app, source.topic, source.partition)
+        return await self.producer.send(
+            topic, key, value, partition, timestamp, headers, transactional_id=tid
+        )
+
+
+def transactional_id_of(app: Any, topic: str, partition: int) -> str:
+    """The transaction that commits the offsets of `topic`'s `partition` (Faust's `commit`)."""
+    return f"{app.conf.id}-{app.assignor.group_for_topic(topic)}-{partition}"
