@@ -1,10 +1,13 @@
-"""Thin Faust agents: validate and key the input, then score it; the work is in the pure core.
+"""The Faust agent: validate the input, key it by customer where needed, score it; the work is
+in the pure core.
 
-Two steps because publishers do not always key by customer id: `ingest` validates each message
-(bad ones go to the dead-letter topic) and forwards it keyed by customer id to an internal
-topic; `score` reads that topic, so one customer's events, profile and state share a partition.
-Each agent takes its events in batches and settles a batch (see `streams.batch`) before Faust
-may commit its offsets.
+One customer's events, profile and state must share a partition, and publishers do not always
+key by customer id. So one agent reads the input topics and an internal keyed topic: a valid
+message that already sits on its customer's partition (the publisher keyed it by customer id,
+with the usual partitioner, on a topic with as many partitions as ours) is scored where it is
+read; any other is forwarded, keyed by customer id, to the internal topic, and scored when it
+comes back from there. Bad messages go to the dead-letter topic. The agent takes its events in
+batches and settles a batch (see `streams.batch`) before Faust may commit its offsets.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust.streams as faust_streams
 import orjson
+from aiokafka.partitioner import DefaultPartitioner
 from faust import Stream
 from faust.types import EventT, StreamT
 
@@ -120,11 +124,51 @@ def register(p: Processor) -> None:
         envelope = {"kind": kind, "src": list(source_of(event)), "body": body}
         batch.sent(await p.keyed.send(key=customer_id.encode(), value=orjson.dumps(envelope)))
 
-    @p.app.agent(p.interactions, name="ingest", concurrency=1)
-    async def ingest(stream: StreamT[bytes]) -> None:
-        await in_batches(stream, ingest_one, "ingest")
+    partition_of = DefaultPartitioner()  # the producer's, which keys the internal topic
+    partitions_of: dict[str, list[int]] = {}
 
-    async def ingest_one(batch: Batch, event: EventT[bytes]) -> None:
+    def scored_here(event: EventT[bytes], customer_id: str) -> bool:
+        """Is `event` on the partition its customer's events are scored from? Then it needs no
+        trip through the keyed topic. A keyed publisher's events are all on one partition, so
+        either all of a customer's are scored here, in order, or all are forwarded, in order."""
+        if p.pseudonym.enabled:  # keyed by the pseudonym, which is another partition
+            return False
+        topic = event.message.topic
+        partitions = partitions_of.get(topic)
+        if partitions is None:
+            consumer = p.app.consumer
+            n = consumer.topic_partitions(topic)
+            keyed_n = consumer.topic_partitions(settings.keyed_topic)
+            if n is None or keyed_n is None:  # no metadata yet: the keyed topic is always right
+                return False
+            partitions = partitions_of[topic] = list(range(n)) if n == keyed_n else []
+        if not partitions:
+            return False
+        here: int = partition_of(customer_id.encode(), partitions, partitions)
+        return here == event.message.partition
+
+    inputs = p.app.topic(
+        settings.topic_interactions,
+        settings.topic_customers,
+        settings.keyed_topic,
+        key_type=bytes,
+        value_type=bytes,
+    )
+
+    @p.app.agent(inputs, name="score", concurrency=1)
+    async def score(stream: StreamT[bytes]) -> None:
+        await in_batches(stream, handle, "score")
+
+    async def handle(batch: Batch, event: EventT[bytes]) -> None:
+        topic = event.message.topic
+        if topic == settings.keyed_topic:
+            await score_one(batch, event)
+        elif topic == settings.topic_customers:
+            await profile_one(batch, event)
+        else:
+            await interaction_one(batch, event)
+
+    async def interaction_one(batch: Batch, event: EventT[bytes]) -> None:
         try:
             parsed = parse_interaction(
                 event.value,
@@ -146,7 +190,10 @@ def register(p: Processor) -> None:
                 )
                 return
             body, interaction = parsed
-            await forward(batch, "interaction", interaction.customer_id, event, body)
+            if scored_here(event, interaction.customer_id):
+                await score_interaction(batch, event, interaction, body, source_of(event))
+            else:
+                await forward(batch, "interaction", interaction.customer_id, event, body)
         except Exception as exc:  # the worker never dies on one message
             await send_dead_letter(
                 batch,
@@ -157,10 +204,6 @@ def register(p: Processor) -> None:
                 "interactions",
                 event.message.headers,
             )
-
-    @p.app.agent(p.customers, name="profiles", concurrency=1)
-    async def profiles(stream: StreamT[bytes]) -> None:
-        await in_batches(stream, profile_one, "profiles")
 
     async def profile_one(batch: Batch, event: EventT[bytes]) -> None:
         if event.value is None:
@@ -174,16 +217,15 @@ def register(p: Processor) -> None:
                 )
                 return
             body, profile = parsed
-            await forward(batch, "profile", profile.customer_id, event, body)
+            if scored_here(event, profile.customer_id):
+                batch.changed(apply_profile(batch.load(profile.customer_id), profile), event)
+            else:
+                await forward(batch, "profile", profile.customer_id, event, body)
             telemetry.profile("accepted")
         except Exception as exc:
             await send_dead_letter(
                 batch, _processing_error(exc), source_of(event), event.key, event.value, "customers"
             )
-
-    @p.app.agent(p.keyed, name="score", concurrency=1)
-    async def score(stream: StreamT[bytes]) -> None:
-        await in_batches(stream, score_one, "score")
 
     async def score_one(batch: Batch, event: EventT[bytes]) -> None:
         envelope: dict[str, Any] = {}
@@ -197,7 +239,8 @@ def register(p: Processor) -> None:
                 profile = profile_from_body(body)
                 batch.changed(apply_profile(batch.load(profile.customer_id), profile), event)
                 return
-            await score_interaction(batch, event, interaction_from_body(body), body, envelope)
+            src = tuple(envelope["src"])
+            await score_interaction(batch, event, interaction_from_body(body), body, src)
         except Exception as exc:
             src = envelope.get("src") or source_of(event)
             payload = orjson.dumps(envelope["body"]) if "body" in envelope else event.value
@@ -210,8 +253,9 @@ def register(p: Processor) -> None:
         event: EventT[bytes],
         interaction: Any,
         body: dict[str, Any],
-        envelope: dict[str, Any],
+        src: tuple[Any, ...],
     ) -> None:
+        """Score an interaction read from `src` (topic, partition, offset, timestamp)."""
         outcome = score_event(batch.load(interaction.customer_id), interaction, p.card)
         telemetry.event(interaction.type, interaction.channel, outcome.status)
         if outcome.status == "too_late":
@@ -226,7 +270,7 @@ def register(p: Processor) -> None:
             await send_dead_letter(
                 batch,
                 rejection,
-                tuple(envelope["src"]),
+                src,
                 key,
                 orjson.dumps(body),
                 "interactions",

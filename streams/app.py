@@ -34,8 +34,6 @@ class Processor:
     app: faust.App
     card: Scorecard
     table: Any
-    interactions: TopicT
-    customers: TopicT
     keyed: TopicT
     scores: TopicT
     alerts: TopicT
@@ -124,8 +122,6 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         app=app,
         card=card,
         table=table,
-        interactions=external(settings.topic_interactions),
-        customers=external(settings.topic_customers),
         keyed=external(settings.keyed_topic),
         scores=external(settings.topic_scores),
         alerts=external(settings.topic_alerts),

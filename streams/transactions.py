@@ -4,7 +4,7 @@ partition, the one that commits that event's offset.
 Faust (0.15) puts a record into the transaction named after its *destination* partition
 (`{app}-{topic group}-{partition}`) and commits an input offset in the transaction named after
 the *input* partition. The two are the same transaction only when every record an event causes
-lands on the partition number it was read from. Ours does not always: `ingest` re-keys an
+lands on the partition number it was read from. Ours does not always: the agent re-keys an
 unkeyed event from interactions partition 3 to keyed partition 6, and an input topic the
 publisher created with another partition count is in another topic group. A crash between the
 two commits then loses the event (its offset committed, its keyed record aborted) or doubles it.

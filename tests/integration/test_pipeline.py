@@ -10,7 +10,7 @@ import jsonschema_rs
 import orjson
 
 from tests.integration.conftest import Worker
-from tests.integration.journeys import Journey, happy, iso, souring
+from tests.integration.journeys import Journey, happy, iso, read_to_end, souring
 from tests.integration.kafka_io import Record
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
@@ -186,6 +186,30 @@ def test_unkeyed_events_are_scored_with_the_keyed_ones(worker: Worker) -> None:
     assert max(u["event_count"] for u in by_customer(scores, journey.customer_id)) == len(
         journey.events
     )
+
+
+def test_keyed_events_are_scored_where_they_are_read_and_unkeyed_ones_go_through_the_keyed_topic(
+    worker: Worker,
+) -> None:
+    keyed, unkeyed = souring(), happy()
+    worker.send_events(keyed.events, keyed=True)
+    worker.send_events(unkeyed.events, keyed=False)  # most land off their customer's partition
+    scores = worker.read(
+        "scores",
+        lambda rs: (
+            {
+                c: max((u["event_count"] for u in by_customer(rs, c)), default=0)
+                for c in (keyed.customer_id, unkeyed.customer_id)
+            }
+            == {keyed.customer_id: len(keyed.events), unkeyed.customer_id: len(unkeyed.events)}
+        ),
+    )
+    assert by_customer(scores, keyed.customer_id)[-1]["event_count"] == len(keyed.events)
+    internal = read_to_end(worker.bootstrap, f"{worker.env['CX_APP_ID']}.keyed")
+    bodies = [orjson.loads(value)["body"] for _, _, _, value in internal]
+    forwarded = {b["customer_id"] for b in bodies if b.get("event_id")}
+    assert keyed.customer_id not in forwarded  # no trip for these
+    assert unkeyed.customer_id in forwarded
 
 
 def test_a_duplicate_event_does_not_change_the_score_twice(worker: Worker) -> None:
