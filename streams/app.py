@@ -71,13 +71,6 @@ class Processor:
         )
 
 
-#: The changelog holds about one record per event (a batch rarely has two events of one
-#: customer), and the log cleaner compacts only closed segments: with Kafka's 1 GiB segments a
-#: partition is never compacted before it holds a gigabyte, and a restore reads every record.
-#: Smaller segments and an earlier clean keep it near one record per customer.
-CHANGELOG_CONFIG = {"segment.bytes": str(64 * 1024 * 1024), "min.cleanable.dirty.ratio": "0.2"}
-
-
 def rocksdb_options(memory_mb: int) -> dict[str, int]:
     """Faust's RocksDB options for `memory_mb` per partition: half block cache, half in two
     write buffers."""
@@ -134,7 +127,6 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         options=rocksdb_options(settings.rocksdb_memory_mb)
         if settings.store == "rocksdb"
         else None,
-        extra_topic_configs=CHANGELOG_CONFIG,
     )
     # A batch writes up to batch_size states at once: let Faust's changelog buffer take them
     # without a warning and a flush that stops the stream at every batch.

@@ -1,5 +1,5 @@
-"""The customers table as `create_processor` builds it: RocksDB held to its memory budget, and a
-changelog the log cleaner compacts before it grows large. No broker."""
+"""The customers table as `create_processor` builds it: RocksDB held to its memory budget. No
+broker."""
 
 from __future__ import annotations
 
@@ -18,10 +18,3 @@ def test_rocksdb_gets_the_memory_budget_per_partition(tmp_path: Path) -> None:
     mib = 1024 * 1024
     assert (options.block_cache_size, options.write_buffer_size) == (8 * mib, 4 * mib)
     assert options.max_write_buffer_number == 2
-
-
-def test_the_changelog_has_small_segments_for_the_cleaner(tmp_path: Path) -> None:
-    table = create_processor(Settings(data_dir=tmp_path)).table
-    config = table.changelog_topic.config
-    assert int(config["segment.bytes"]) <= 64 * 1024 * 1024
-    assert float(config["min.cleanable.dirty.ratio"]) < 0.5  # Kafka's default
