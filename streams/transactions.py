@@ -11,8 +11,12 @@ two commits then loses the event (its offset committed, its keyed record aborted
 A record for a topic the consumer has no metadata for (our output topics) gets no transaction
 at all. So, as Kafka Streams does with one producer per task: a send made while an agent
 handles an event is made in the transaction of that event's partition, which this worker
-owns (Faust starts one transactional producer per assigned partition). A send with no current
-event (a timer's, Faust's buffered changelog writes) keeps Faust's choice.
+owns (Faust starts one transactional producer per assigned partition). A changelog write made
+with no current event (Faust sends them later, from its buffer) keeps Faust's choice, the
+transaction of its partition. Any other send with no current event is new input, not the
+effect of an event: a timer's silence tick. It goes out at once, in no transaction: in one, it
+would stay invisible to a `read_committed` reader until the partition next committed input,
+and an idle partition's transaction would time out, abort, and fence the worker's producer.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ class SourceTransactions(TransactionManager):
     ) -> Any:
         event: EventT[Any] | None = current_event()
         if event is None:
-            return await super().send(topic, key, value, partition, timestamp, headers)
+            if topic in self.app.tables.changelog_topics:
+                return await super().send(topic, key, value, partition, timestamp, headers)
+            return await self.producer.send(topic, key, value, partition, timestamp, headers)
         source = event.message.tp
         tid = transactional_id_of(self.app, source.topic, source.partition)
         return await self.producer.send(

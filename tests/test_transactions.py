@@ -64,10 +64,20 @@ def test_a_re_keyed_record_goes_in_the_transaction_of_the_event_it_came_from() -
     ]
 
 
-def test_with_no_event_being_handled_faust_chooses_by_the_destination_partition() -> None:
+def test_a_changelog_write_sent_later_goes_in_the_transaction_of_its_partition() -> None:
     async def run() -> list[Any]:
-        tm, producer = manager()  # a timer's send, or a buffered changelog write
+        tm, producer = manager()  # Faust sends table writes from its buffer: no current event
+        tm.app.Table("customers", partitions=8)
         await tm.send("cx-t-customers-changelog", b"C-1", b"{}", 6, None, None)
         return producer.sent
 
     assert asyncio.run(run()) == [("cx-t-customers-changelog", 6, "cx-t-0-6")]
+
+
+def test_a_timers_tick_goes_out_at_once_in_no_transaction() -> None:
+    async def run() -> list[Any]:
+        tm, producer = manager()
+        await tm.send("keyed", None, b'{"kind": "tick"}', 6, None, None)
+        return producer.sent
+
+    assert asyncio.run(run()) == [("keyed", 6, None)]

@@ -8,8 +8,9 @@ from typing import Any
 
 import jsonschema_rs
 import orjson
+from aiokafka.partitioner import DefaultPartitioner
 
-from tests.integration.conftest import Worker
+from tests.integration.conftest import Worker, make_worker
 from tests.integration.journeys import Journey, happy, iso, read_to_end, souring
 from tests.integration.kafka_io import Record
 
@@ -265,6 +266,43 @@ def test_a_regular_customer_who_goes_quiet_gets_a_silent_alert(worker: Worker) -
     assert silent[0]["drivers"][0]["event_id"] == quiet.events[-1]["event_id"]
     assert "usually active every 1.0 days" in silent[0]["drivers"][0]["reason"]
     assert by_customer(alerts, later.customer_id) == []
+
+
+def test_under_exactly_once_a_silent_alert_comes_through_from_an_idle_partition(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """The silence check's tick is new input, sent by a timer: in a transaction it would stay
+    invisible to the worker's own read_committed consumer until its partition committed other
+    input, and on an idle partition that never happens."""
+    partition_of = DefaultPartitioner()
+    partitions = [0, 1, 2]  # make_worker's CX_PARTITIONS
+    quiet = Journey(start_hours_ago=12 * 24)
+    for _ in range(6):
+        quiet.add("login", 24, channel="app")
+    quiet_partition = partition_of(quiet.customer_id.encode(), partitions, partitions)
+    later = happy()
+    while partition_of(later.customer_id.encode(), partitions, partitions) == quiet_partition:
+        later = happy()  # someone else's events, on another partition, move the clock on
+    worker = make_worker(bootstrap, tmp_path)
+    worker.env["CX_PROCESSING_GUARANTEE"] = "exactly_once"
+    try:
+        worker.start()
+        worker.send_events(quiet.events)
+        worker.read(
+            "scores",
+            lambda rs: len(by_customer(rs, quiet.customer_id)) == len(quiet.events),
+            isolation_level="read_committed",
+        )
+        worker.send_events(later.events)
+        alerts = worker.read(
+            "alerts",
+            lambda rs: any(a["kind"] == "silent" for a in by_customer(rs, quiet.customer_id)),
+            isolation_level="read_committed",
+        )
+        assert [a["kind"] for a in by_customer(alerts, quiet.customer_id)] == ["silent"]
+        assert worker.alive()
+    finally:
+        worker.stop()
 
 
 def test_cloudevents_in_structured_and_binary_mode_are_scored(worker: Worker) -> None:
