@@ -7,6 +7,11 @@ whose new state never reached the changelog: a crash right after loses that stat
 `Batch.settle` waits for `changelog_acknowledged()` before its events are acknowledged, so an
 offset is committed only once the state it stands for is in Kafka (in the same transaction,
 under exactly-once).
+
+Faust also checks, at a topic's first write, that the topic an event came from has as many
+partitions as the changelog. Just after it created the changelog, its consumer's metadata can
+give the changelog 0 partitions, and Faust took that for a mismatch and stopped the worker at
+its first event; the check waits here until both counts are known.
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ class StateTable(faust.Table):  # type: ignore[type-arg]
         sent = super().send_changelog(partition, key, value, key_serializer, value_serializer)
         self._unacknowledged.append(sent)
         return sent
+
+    def _verify_source_topic_partitions(self, source_topic: str) -> None:
+        consumer = self.app.consumer
+        known = (
+            consumer.topic_partitions(source_topic),
+            consumer.topic_partitions(self.changelog_topic_name),
+        )
+        if all(known):  # 0 is "not in the metadata yet" here, as None is
+            super()._verify_source_topic_partitions(source_topic)
 
     async def changelog_acknowledged(self) -> None:
         """Wait until Kafka has acknowledged every changelog record sent so far; raises what a

@@ -5,10 +5,12 @@ changelog sends stay pending until the test acknowledges or fails them."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import faust
 import pytest
+from faust.exceptions import PartitionsMismatch
 from faust.types import FutureMessage
 
 from streams.batch import Batch
@@ -73,3 +75,15 @@ def test_a_changelog_write_kafka_refused_fails_the_batch() -> None:
             await asyncio.wait_for(task, 1)
 
     asyncio.run(run())
+
+
+def test_the_partition_check_waits_for_metadata_then_still_catches_a_mismatch() -> None:
+    table, _ = customers_table()
+    counts = {"in": 2, table.changelog_topic_name: 0}  # the changelog just created
+    table.app.consumer = SimpleNamespace(topic_partitions=counts.get)  # type: ignore[assignment]
+    table._verify_source_topic_partitions("in")  # not known yet: no verdict
+    counts[table.changelog_topic_name] = 3
+    with pytest.raises(PartitionsMismatch):
+        table._verify_source_topic_partitions("in")
+    counts[table.changelog_topic_name] = 2
+    table._verify_source_topic_partitions("in")
