@@ -139,7 +139,7 @@ def register(p: Processor) -> None:
             consumer = p.app.consumer
             n = consumer.topic_partitions(topic)
             keyed_n = consumer.topic_partitions(settings.keyed_topic)
-            if n is None or keyed_n is None:  # no metadata yet: the keyed topic is always right
+            if not n or not keyed_n:  # not in the metadata yet: the keyed topic is always right
                 return False
             partitions = partitions_of[topic] = list(range(n)) if n == keyed_n else []
         if not partitions:
