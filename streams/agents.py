@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust.streams as faust_streams
 import orjson
-from aiokafka.partitioner import DefaultPartitioner
 from faust import Stream
 from faust.types import EventT, StreamT
 
@@ -37,6 +36,7 @@ from streams.contract import (
 from streams.deadletter import dead_letter
 from streams.scoring.engine import apply_profile, check_silence, score_event, silence_deadline
 from streams.scoring.interaction import format_time
+from streams.topics import customer_partition
 
 if TYPE_CHECKING:
     from streams.app import Processor
@@ -124,7 +124,6 @@ def register(p: Processor) -> None:
         envelope = {"kind": kind, "src": list(source_of(event)), "body": body}
         batch.sent(await p.keyed.send(key=customer_id.encode(), value=orjson.dumps(envelope)))
 
-    partition_of = DefaultPartitioner()  # the producer's, which keys the internal topic
     partitions_of: dict[str, list[int]] = {}
 
     def scored_here(event: EventT[bytes], customer_id: str) -> bool:
@@ -144,8 +143,7 @@ def register(p: Processor) -> None:
             partitions = partitions_of[topic] = list(range(n)) if n == keyed_n else []
         if not partitions:
             return False
-        here: int = partition_of(customer_id.encode(), partitions, partitions)
-        return here == event.message.partition
+        return customer_partition(customer_id, partitions) == event.message.partition
 
     inputs = p.app.topic(
         settings.topic_interactions,

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
 from streams import transport
@@ -20,6 +19,7 @@ from streams.security import broker_credentials
 from streams.settings import Settings
 from streams.table import StateTable
 from streams.telemetry import Telemetry
+from streams.topics import customer_partition
 
 __all__ = ["Processor", "create_processor"]
 
@@ -54,14 +54,13 @@ class Processor:
         """Derive the band index and the silence watch from the recovered table."""
         rows = []
         partitions = list(range(self.settings.partitions))
-        partition_of = DefaultPartitioner()  # the producer's: keyed-topic partition of a key
         self.silence.clear()
         for customer_id, data in self.table.items():
             state = CustomerState.from_bytes(data)
             rows.append((customer_id, state.band, state.score))
             if state.event_count:
                 self.clock = max(self.clock, state.ref)
-                partition = partition_of(customer_id.encode(), partitions, partitions)
+                partition = customer_partition(customer_id, partitions)
                 self.silence.watch(partition, customer_id, silence_deadline(state, self.card))
         self.index.rebuild(rows)
         log.info(

@@ -6,13 +6,22 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams.security import client_options
 from streams.settings import Settings
 
-__all__ = ["TopicSpec", "ensure_topics", "topic_specs"]
+__all__ = ["TopicSpec", "customer_partition", "ensure_topics", "topic_specs"]
 
 WEEK_MS = 7 * 24 * 3600 * 1000
+
+_PARTITIONER = DefaultPartitioner()  # the producer's, which keys the internal topic
+
+
+def customer_partition(customer_id: str, partitions: list[int]) -> int:
+    """The partition of `partitions` that a record keyed by `customer_id` goes to."""
+    partition: int = _PARTITIONER(customer_id.encode(), partitions, partitions)
+    return partition
 
 
 @dataclass(frozen=True, slots=True)
