@@ -112,9 +112,12 @@ def _load_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | Reject
         return Rejection(
             "schema_violation", f"expected a JSON object, got {type(body).__name__}", path=""
         )
-    pointer = _too_deep(body)
-    if pointer is not None:
-        return _nested_too_deep(pointer)
+    # Each level of nesting takes an opening bracket, so with few of them (as in nearly every
+    # message) nothing can be too deep and the walk is skipped.
+    if value.count(b"[") + value.count(b"{") > MAX_DEPTH:
+        pointer = _too_deep(body)
+        if pointer is not None:
+            return _nested_too_deep(pointer)
     return body
 
 
@@ -293,6 +296,7 @@ def parse_interaction(
     if isinstance(body, Rejection):
         return body
     occurred = body.get("occurred_at")
+    moment: float | None = None
     if isinstance(occurred, str):
         moment = _event_time(occurred)
         if moment is None:
@@ -318,7 +322,7 @@ def parse_interaction(
     mismatch = _check_key(key, body["customer_id"])
     if mismatch is not None:
         return mismatch
-    return body, interaction_from_body(body)
+    return body, _enriched(body, moment)
 
 
 def _from_cloudevent(body: dict[str, Any], headers: Headers) -> dict[str, Any] | Rejection:
@@ -337,6 +341,11 @@ def _from_cloudevent(body: dict[str, Any], headers: Headers) -> dict[str, Any] |
 
 def interaction_from_body(body: dict[str, Any]) -> Interaction:
     """Build the enriched `Interaction` from a body that already passed validation."""
+    return _enriched(body, None)
+
+
+def _enriched(body: dict[str, Any], occurred_at: float | None) -> Interaction:
+    """The `Interaction` of a valid body; `occurred_at` is its time when already parsed."""
     event_type = body["type"]
     channel = body.get("channel")
     interaction = body.get("interaction")
@@ -349,7 +358,7 @@ def interaction_from_body(body: dict[str, Any]) -> Interaction:
     return Interaction(
         event_id=body["event_id"],
         customer_id=body["customer_id"],
-        occurred_at=_parsed_time(body["occurred_at"]),
+        occurred_at=_parsed_time(body["occurred_at"]) if occurred_at is None else occurred_at,
         type=event_type,
         channel=channel,
         stage=stage,
