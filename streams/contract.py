@@ -54,6 +54,12 @@ ERROR_CODES: Final = (
 _RFC3339: Final = re.compile(
     r"(\d{4}-\d{2}-\d{2})([Tt ])(\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z"
 )
+# The form nearly every event time has: UTC, upper-case 'T' and 'Z', no leap second. Such a
+# string is already what fromisoformat is given after a general match is taken apart and put
+# back together, so parse_time gives it to fromisoformat as it is.
+_CANONICAL: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]+)?Z\Z"
+)
 _EARLIEST: Final = 0.0  # 1970-01-01T00:00:00Z
 _DAY: Final = 86400
 
@@ -239,6 +245,17 @@ def _first_error(validator: Any, body: dict[str, Any]) -> Rejection:
 
 def parse_time(text: str) -> float | None:
     """RFC 3339 date-time to epoch seconds, or None when it is not one."""
+    if _CANONICAL.match(text):
+        # the very string _parse_rfc3339 would hand to fromisoformat
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:  # 30 February, hour 24, year 0, ...
+            return None
+    return _parse_rfc3339(text)
+
+
+def _parse_rfc3339(text: str) -> float | None:
+    """parse_time for any form: lower-case 't' or 'z', a space, an offset, a leap second."""
     match = _RFC3339.match(text)
     if match is None:
         return None

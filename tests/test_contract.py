@@ -1,9 +1,17 @@
+import random
 import time
 
 import orjson
 import pytest
 
-from streams.contract import MAX_DEPTH, Rejection, parse_interaction, parse_profile, parse_time
+from streams.contract import (
+    MAX_DEPTH,
+    Rejection,
+    _parse_rfc3339,
+    parse_interaction,
+    parse_profile,
+    parse_time,
+)
 
 NOW = time.time()
 GOOD = {
@@ -220,3 +228,33 @@ def test_event_times_rfc_3339_allows_are_accepted(stamp: str, epoch: float) -> N
 def test_parse_time_still_takes_a_space_for_the_t() -> None:
     # people type it on the command line (dlq replay --since)
     assert parse_time("2026-11-20 09:30:00Z") == 1795167000.0
+
+
+def utc_stamps(count: int, seed: int = 3) -> list[str]:
+    """`YYYY-MM-DDTHH:MM:SS[.fraction]Z` at random, with each part now and then out of range."""
+    rng = random.Random(seed)
+
+    def part(low: int, high: int, width: int) -> str:
+        return f"{rng.randint(low, high):0{width}d}"
+
+    stamps = []
+    for _ in range(count):
+        year = rng.choice((part(1970, 2100, 4), part(0, 9999, 4)))
+        date = f"{year}-{part(0, 13, 2)}-{part(0, 32, 2)}"
+        clock = f"{part(0, 24, 2)}:{part(0, 60, 2)}:{part(0, 60, 2)}"
+        digits = "".join(rng.choices("0123456789", k=rng.choice((0, 3, 3, 6, rng.randint(1, 40)))))
+        fraction = f".{digits}" if digits else ""
+        stamps.append(f"{date}{rng.choice('TTt')}{clock}{fraction}{rng.choice('ZZz')}")
+    return stamps
+
+
+def test_the_common_form_reads_as_the_general_rfc_3339_path_reads_it() -> None:
+    # parse_time reads `...T...Z` on a shorter path: it must give the general path's floats,
+    # bit for bit, and refuse what that refuses (30 February, hour 24, year 0, ...)
+    edges = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "2024-02-29T12:00:00Z"]
+    edges += ["2026-02-29T12:00:00Z", "1900-02-29T00:00:00Z", "0000-01-01T00:00:00Z"]
+    edges += ["2016-12-31T23:59:60Z", "2026-11-20T12:00:60Z", "2026-11-20T24:00:00Z"]
+    for stamp in edges + utc_stamps(20_000):
+        fast, general = parse_time(stamp), _parse_rfc3339(stamp)
+        assert (fast is None) == (general is None), stamp
+        assert fast is None or general is None or fast.hex() == general.hex(), stamp
