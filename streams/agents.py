@@ -1,13 +1,16 @@
-"""The Faust agent: validate the input, key it by customer where needed, score it; the work is
-in the pure core.
+"""The worker's input handling: validate the input, key it by customer where needed, score it;
+the work is in the pure core.
 
 One customer's events, profile and state must share a partition, and publishers do not always
-key by customer id. So one agent reads the input topics and an internal keyed topic: a valid
+key by customer id. So the worker reads the input topics and an internal keyed topic: a valid
 message that already sits on its customer's partition (the publisher keyed it by customer id,
 with the usual partitioner, on a topic with as many partitions as ours) is scored where it is
 read; any other is forwarded, keyed by customer id, to the internal topic, and scored when it
-comes back from there. Bad messages go to the dead-letter topic. The agent takes its events in
-batches and settles a batch (see `streams.batch`) before Faust may commit its offsets.
+comes back from there. Bad messages go to the dead-letter topic.
+
+Input arrives a batch at a time below Faust's stream (`streams.intake`); a batch is handled
+record by record without waiting on Kafka, its output collected, and settled at the end (see
+`streams.batch`) before its offsets may be committed.
 """
 
 from __future__ import annotations
@@ -16,15 +19,13 @@ import logging
 import os
 import time
 import traceback
-import weakref
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import faust.streams as faust_streams
 import orjson
-from faust import Stream
-from faust.types import EventT, StreamT
+from faust.types import TP
 
+from streams import intake
 from streams.batch import Batch
 from streams.contract import (
     Rejection,
@@ -35,7 +36,7 @@ from streams.contract import (
 )
 from streams.deadletter import dead_letter
 from streams.scoring.engine import apply_profile, check_silence, score_event, silence_deadline
-from streams.scoring.interaction import format_time
+from streams.scoring.interaction import Interaction, format_time
 from streams.topics import customer_partition
 
 if TYPE_CHECKING:
@@ -45,106 +46,13 @@ __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 
+#: Where a message came from: topic, partition, offset, timestamp in ms (None if unknown).
+Source = tuple[str, int, int, int | None]
+
 
 def register(p: Processor) -> None:
+    """Subscribe the worker to its input and handle it in batches; start the silence timer."""
     settings = p.settings
-    telemetry = p.telemetry
-    batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
-
-    def source_of(event: EventT[bytes]) -> tuple[str, int, int, float | None]:
-        m = event.message
-        return m.topic, m.partition, m.offset, m.timestamp
-
-    async def send_dead_letter(
-        batch: Batch,
-        rejection: Rejection,
-        source: tuple[str, int, int, float | None],
-        key: bytes | None,
-        payload: bytes | None,
-        label: str,
-        headers: Any = None,
-        *,
-        counted: bool = False,
-    ) -> None:
-        topic, partition, offset, timestamp = source
-        record = dead_letter(
-            rejection,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            timestamp_ms=int(timestamp * 1000) if timestamp else None,
-            key=key,
-            payload=payload,
-            now=time.time(),
-            headers=headers,
-        )
-        batch.sent(await p.dlq.send(key=key, value=record))
-        telemetry.invalid(rejection.error, label, counted=counted)
-        log.debug("dead-lettered %s:%d@%d: %s", topic, partition, offset, rejection.detail)
-
-    async def in_batches(
-        stream: StreamT[bytes],
-        handle: Callable[[Batch, EventT[bytes]], Awaitable[None]],
-        agent: str,
-    ) -> None:
-        """Take the stream's events in batches; Faust acks a batch once it is settled.
-
-        A handler turns every bad message into a dead-letter record; what still escapes it is
-        a send Kafka refused. Faust would ack the batch anyway and restart the agent, so the
-        worker stops instead and reads the batch again after a restart: never commit past a
-        loss.
-        """
-        events_of = cast(Stream[bytes], stream)  # take_events lives on the concrete class
-        async for events in events_of.take_events(batch_size, within=batch_wait):
-            batch = Batch(p.table, p.load, _make_current)
-            try:
-                for event in events:
-                    _make_current(event)  # its sends go in its partition's transaction
-                    await handle(batch, event)
-                await batch.settle()  # its output acknowledged, then its states written
-            except Exception:
-                log.critical(
-                    "%s: could not publish or settle a batch of %d events; stopping so it is "
-                    "read again after a restart",
-                    agent,
-                    len(events),
-                    exc_info=True,
-                )
-                logging.shutdown()
-                os._exit(70)
-
-    async def forward(
-        batch: Batch, kind: str, customer_id: str, event: EventT[bytes], body: dict[str, Any]
-    ) -> None:
-        if p.pseudonym.enabled:  # identities stay out of everything downstream
-            customer_id = p.pseudonym(customer_id)
-            body = {**body, "customer_id": customer_id}
-            if kind == "profile":
-                body = {k: v for k, v in body.items() if k in _PROFILE_FIELDS_KEPT}
-        envelope = {"kind": kind, "src": list(source_of(event)), "body": body}
-        batch.sent(await p.keyed.send(key=customer_id.encode(), value=orjson.dumps(envelope)))
-
-    partitions_of: dict[str, list[int]] = {}
-
-    def scored_here(event: EventT[bytes], customer_id: str) -> bool:
-        """Is `event` on the partition its customer's events are scored from? Then it needs no
-        trip through the keyed topic. A keyed publisher's events are all on one partition, so
-        either all of a customer's are scored here, in order, or all are forwarded, in order."""
-        if p.pseudonym.enabled:  # keyed by the pseudonym, which is another partition
-            return False
-        topic = event.message.topic
-        partitions = partitions_of.get(topic)
-        if partitions is None:
-            consumer = p.app.consumer
-            n = consumer.topic_partitions(topic)
-            keyed_n = consumer.topic_partitions(settings.keyed_topic)
-            if not n or not keyed_n:  # not in the metadata yet: the keyed topic is always right
-                return False
-            partitions = partitions_of[topic] = list(range(n)) if n == keyed_n else []
-        if not partitions:
-            return False
-        return customer_partition(customer_id, partitions) == event.message.partition
-
     inputs = p.app.topic(
         settings.topic_interactions,
         settings.topic_customers,
@@ -152,176 +60,16 @@ def register(p: Processor) -> None:
         key_type=bytes,
         value_type=bytes,
     )
-
-    @p.app.agent(inputs, name="score", concurrency=1)
-    async def score(stream: StreamT[bytes]) -> None:
-        await in_batches(stream, handle, "score")
-
-    async def handle(batch: Batch, event: EventT[bytes]) -> None:
-        topic = event.message.topic
-        if topic == settings.keyed_topic:
-            await score_one(batch, event)
-        elif topic == settings.topic_customers:
-            await profile_one(batch, event)
-        else:
-            await interaction_one(batch, event)
-
-    async def interaction_one(batch: Batch, event: EventT[bytes]) -> None:
-        try:
-            parsed = parse_interaction(
-                event.value,
-                event.key,
-                now=time.time(),
-                max_bytes=settings.max_event_bytes,
-                future_skew=settings.future_skew_seconds,
-                headers=event.message.headers,
-            )
-            if isinstance(parsed, Rejection):
-                await send_dead_letter(
-                    batch,
-                    parsed,
-                    source_of(event),
-                    event.key,
-                    event.value,
-                    "interactions",
-                    event.message.headers,
-                )
-                return
-            body, interaction = parsed
-            if scored_here(event, interaction.customer_id):
-                await score_interaction(batch, event, interaction, body, source_of(event))
-            else:
-                await forward(batch, "interaction", interaction.customer_id, event, body)
-        except Exception as exc:  # the worker never dies on one message
-            await send_dead_letter(
-                batch,
-                _processing_error(exc),
-                source_of(event),
-                event.key,
-                event.value,
-                "interactions",
-                event.message.headers,
-            )
-
-    async def profile_one(batch: Batch, event: EventT[bytes]) -> None:
-        if event.value is None:
-            return  # a tombstone on the compacted topic: nothing to forward
-        try:
-            parsed = parse_profile(event.value, event.key, max_bytes=settings.max_event_bytes)
-            if isinstance(parsed, Rejection):
-                telemetry.profile("dead_lettered")
-                await send_dead_letter(
-                    batch, parsed, source_of(event), event.key, event.value, "customers"
-                )
-                return
-            body, profile = parsed
-            if scored_here(event, profile.customer_id):
-                batch.changed(apply_profile(batch.load(profile.customer_id), profile), event)
-            else:
-                await forward(batch, "profile", profile.customer_id, event, body)
-            telemetry.profile("accepted")
-        except Exception as exc:
-            await send_dead_letter(
-                batch, _processing_error(exc), source_of(event), event.key, event.value, "customers"
-            )
-
-    async def score_one(batch: Batch, event: EventT[bytes]) -> None:
-        envelope: dict[str, Any] = {}
-        try:
-            envelope = orjson.loads(event.value)
-            if envelope["kind"] == "tick":
-                await check_silences(batch, event, envelope["clock"])
-                return
-            body = envelope["body"]
-            if envelope["kind"] == "profile":
-                profile = profile_from_body(body)
-                batch.changed(apply_profile(batch.load(profile.customer_id), profile), event)
-                return
-            src = tuple(envelope["src"])
-            await score_interaction(batch, event, interaction_from_body(body), body, src)
-        except Exception as exc:
-            src = envelope.get("src") or source_of(event)
-            payload = orjson.dumps(envelope["body"]) if "body" in envelope else event.value
-            await send_dead_letter(
-                batch, _processing_error(exc), tuple(src), event.key, payload, "interactions"
-            )
-
-    async def score_interaction(
-        batch: Batch,
-        event: EventT[bytes],
-        interaction: Any,
-        body: dict[str, Any],
-        src: tuple[Any, ...],
-    ) -> None:
-        """Score an interaction read from `src` (topic, partition, offset, timestamp)."""
-        outcome = score_event(batch.load(interaction.customer_id), interaction, p.card)
-        telemetry.event(interaction.type, interaction.channel, outcome.status)
-        if outcome.status == "too_late":
-            lateness = p.card.allowed_lateness_seconds
-            rejection = Rejection(
-                "too_late",
-                f"occurred_at {body['occurred_at']} is more than {lateness:.0f} s older than "
-                f"the customer's newest event ({format_time(outcome.state.ref)})",
-                path="/occurred_at",
-            )
-            key = interaction.customer_id.encode()
-            await send_dead_letter(
-                batch,
-                rejection,
-                src,
-                key,
-                orjson.dumps(body),
-                "interactions",
-                counted=True,  # cx_events has it as too_late already
-            )
-            return
-        if outcome.status != "scored" or outcome.update is None:
-            return
-        now = time.time()
-        state = outcome.state
-        batch.changed(state, event)
-        key = state.customer_id.encode()
-        update = outcome.update
-        update["updated_at"] = format_time(now)
-        batch.sent(await p.scores.send(key=key, value=orjson.dumps(update)))
-        telemetry.score_updates.inc()
-        telemetry.score.observe(update["score"])
-        telemetry.event_lag.observe(max(0.0, now - interaction.occurred_at))
-        p.index.observe(state.customer_id, state.band, state.score)
-        p.clock = max(p.clock, interaction.occurred_at)
-        p.silence.watch(event.message.partition, state.customer_id, silence_deadline(state, p.card))
-        await publish_alerts(batch, key, outcome.alerts, now)
-
-    async def publish_alerts(
-        batch: Batch, key: bytes, alerts: list[dict[str, Any]], now: float
-    ) -> None:
-        for alert in alerts:
-            alert["published_at"] = format_time(now)
-            batch.sent(await p.alerts.send(key=key, value=orjson.dumps(alert)))
-            telemetry.alert(alert["kind"], alert["severity"])
-
-    async def check_silences(batch: Batch, event: EventT[bytes], clock: float) -> None:
-        """On a tick: customers of this partition whose silence deadline has passed."""
-        partition = event.message.partition
-        for customer_id in p.silence.pop_due(partition, clock):
-            state = batch.load(customer_id)
-            if state is None:
-                continue
-            deadline = silence_deadline(state, p.card)
-            if deadline is not None and deadline > clock:  # active since: watch again
-                p.silence.watch(partition, customer_id, deadline)
-                continue
-            outcome = check_silence(state, clock, p.card)
-            if outcome.alerts:
-                batch.changed(outcome.state, event)
-                await publish_alerts(batch, customer_id.encode(), outcome.alerts, time.time())
+    p.app.topics.add(inputs)  # Faust's group, assignment, commits and rebalances cover it
+    handling = _Handling(p)
+    intake.attach(p.app, frozenset(inputs.topics), settings.batch_size, handling.handle)
 
     @p.app.timer(interval=settings.silence_check_seconds, name="silence_ticks")  # type: ignore[untyped-decorator]
     async def silence_ticks() -> None:
         """Send a tick to each keyed partition of ours with a customer due to be silent.
 
-        The check runs in the score agent, in that partition's order, so its state writes go
-        to the right changelog partition and never race with events.
+        The check runs where that partition's input is handled, in its order, so its state
+        writes go to the right changelog partition and never race with events.
         """
         consumer = p.app.consumer
         if consumer is None or not p.ready:
@@ -335,21 +83,272 @@ def register(p: Processor) -> None:
                 await p.keyed.send(value=tick, partition=tp.partition)
 
 
+class _Handling:
+    """Handles one batch of input records at a time."""
+
+    def __init__(self, p: Processor) -> None:
+        self.p = p
+        settings = p.settings
+        self.keyed_topic = settings.keyed_topic
+        self.handlers: dict[str, Callable[[Batch, TP, Any], None]] = {
+            settings.topic_interactions: self.interaction_in,
+            settings.topic_customers: self.profile_in,
+            settings.keyed_topic: self.keyed_in,
+        }
+        self.partitions_of: dict[str, list[int]] = {}
+        self.now = 0.0
+        self.stamp = ""
+
+    async def handle(self, records: intake.Records) -> None:
+        """Handle a batch and settle it. A handler turns every bad message into a dead-letter
+        record; what still escapes is a send Kafka refused: the worker stops then, and reads
+        the batch again after a restart (never commit past a loss)."""
+        p = self.p
+        batch = Batch(p.table, p.decode, p.app)
+        self.now = time.time()
+        self.stamp = format_time(self.now)  # the batch's updates and alerts share it
+        try:
+            for tp, tp_records in records.items():
+                intake.set_source(tp)  # its sends go in its partition's transaction
+                handle = self.handlers[tp.topic]
+                for record in tp_records:
+                    handle(batch, tp, record)
+            intake.set_source(None)
+            await batch.settle()  # its output acknowledged, then its states written
+        except Exception:
+            log.critical(
+                "could not publish or settle a batch of %d records; stopping so it is read "
+                "again after a restart",
+                sum(len(rs) for rs in records.values()),
+                exc_info=True,
+            )
+            logging.shutdown()
+            os._exit(70)
+
+    # --- the three inputs ------------------------------------------------------------------
+
+    def interaction_in(self, batch: Batch, tp: TP, record: Any) -> None:
+        settings = self.p.settings
+        try:
+            parsed = parse_interaction(
+                record.value,
+                record.key,
+                now=self.now,
+                max_bytes=settings.max_event_bytes,
+                future_skew=settings.future_skew_seconds,
+                headers=record.headers,
+            )
+            if isinstance(parsed, Rejection):
+                self.dead_letter(
+                    batch, parsed, _source(record), record.key, record.value, record.headers
+                )
+                return
+            body, interaction = parsed
+            if self.scored_here(tp, interaction.customer_id):
+                self.score(batch, tp, interaction, body, _source(record))
+            else:
+                self.forward(batch, "interaction", interaction.customer_id, record, body)
+        except Exception as exc:  # the worker never dies on one message
+            self.dead_letter(
+                batch,
+                _processing_error(exc),
+                _source(record),
+                record.key,
+                record.value,
+                record.headers,
+            )
+
+    def profile_in(self, batch: Batch, tp: TP, record: Any) -> None:
+        if record.value is None:
+            return  # a tombstone on the compacted topic: nothing to forward
+        telemetry = self.p.telemetry
+        try:
+            parsed = parse_profile(
+                record.value, record.key, max_bytes=self.p.settings.max_event_bytes
+            )
+            if isinstance(parsed, Rejection):
+                telemetry.profile("dead_lettered")
+                self.dead_letter(
+                    batch, parsed, _source(record), record.key, record.value, label="customers"
+                )
+                return
+            body, profile = parsed
+            if self.scored_here(tp, profile.customer_id):
+                state = batch.load(profile.customer_id, tp.partition)
+                batch.changed(apply_profile(state, profile), tp)
+            else:
+                self.forward(batch, "profile", profile.customer_id, record, body)
+            telemetry.profile("accepted")
+        except Exception as exc:
+            self.dead_letter(
+                batch,
+                _processing_error(exc),
+                _source(record),
+                record.key,
+                record.value,
+                label="customers",
+            )
+
+    def keyed_in(self, batch: Batch, tp: TP, record: Any) -> None:
+        envelope: dict[str, Any] = {}
+        try:
+            envelope = orjson.loads(record.value)
+            if envelope["kind"] == "tick":
+                self.check_silences(batch, tp, envelope["clock"])
+                return
+            body = envelope["body"]
+            if envelope["kind"] == "profile":
+                profile = profile_from_body(body)
+                state = batch.load(profile.customer_id, tp.partition)
+                batch.changed(apply_profile(state, profile), tp)
+                return
+            src = _envelope_source(envelope["src"])
+            self.score(batch, tp, interaction_from_body(body), body, src)
+        except Exception as exc:
+            src = _envelope_source(envelope["src"]) if "src" in envelope else _source(record)
+            payload = orjson.dumps(envelope["body"]) if "body" in envelope else record.value
+            self.dead_letter(batch, _processing_error(exc), src, record.key, payload)
+
+    # --- what they lead to -----------------------------------------------------------------
+
+    def scored_here(self, tp: TP, customer_id: str) -> bool:
+        """Is a record of `tp` on the partition its customer's events are scored from? Then it
+        needs no trip through the keyed topic. A keyed publisher's events are all on one
+        partition, so either all of a customer's are scored here, in order, or all are
+        forwarded, in order."""
+        if self.p.pseudonym.enabled:  # keyed by the pseudonym, which is another partition
+            return False
+        partitions = self.partitions_of.get(tp.topic)
+        if partitions is None:
+            consumer = self.p.app.consumer
+            n = consumer.topic_partitions(tp.topic)
+            keyed_n = consumer.topic_partitions(self.keyed_topic)
+            if not n or not keyed_n:  # not in the metadata yet: the keyed topic is always right
+                return False
+            partitions = self.partitions_of[tp.topic] = list(range(n)) if n == keyed_n else []
+        if not partitions:
+            return False
+        return customer_partition(customer_id, partitions) == tp.partition
+
+    def forward(
+        self, batch: Batch, kind: str, customer_id: str, record: Any, body: dict[str, Any]
+    ) -> None:
+        p = self.p
+        if p.pseudonym.enabled:  # identities stay out of everything downstream
+            customer_id = p.pseudonym(customer_id)
+            body = {**body, "customer_id": customer_id}
+            if kind == "profile":
+                body = {k: v for k, v in body.items() if k in _PROFILE_FIELDS_KEPT}
+        ts = record.timestamp
+        src = [record.topic, record.partition, record.offset, ts / 1000 if ts else None]
+        envelope = {"kind": kind, "src": src, "body": body}
+        batch.outbox.add(self.keyed_topic, customer_id.encode(), orjson.dumps(envelope))
+
+    def score(
+        self, batch: Batch, tp: TP, interaction: Interaction, body: dict[str, Any], src: Source
+    ) -> None:
+        """Score an interaction read from `src`, whose customer's state lives in `tp`'s
+        partition."""
+        p, telemetry = self.p, self.p.telemetry
+        state = batch.load(interaction.customer_id, tp.partition)
+        outcome = score_event(state, interaction, p.card)
+        telemetry.event(interaction.type, interaction.channel, outcome.status)
+        if outcome.status == "too_late":
+            lateness = p.card.allowed_lateness_seconds
+            rejection = Rejection(
+                "too_late",
+                f"occurred_at {body['occurred_at']} is more than {lateness:.0f} s older than "
+                f"the customer's newest event ({format_time(outcome.state.ref)})",
+                path="/occurred_at",
+            )
+            key = interaction.customer_id.encode()
+            # cx_events has it as too_late already: counted
+            self.dead_letter(batch, rejection, src, key, orjson.dumps(body), counted=True)
+            return
+        if outcome.status != "scored" or outcome.update is None:
+            return
+        state = outcome.state
+        batch.changed(state, tp)
+        key = state.customer_id.encode()
+        update = outcome.update
+        update["updated_at"] = self.stamp
+        batch.outbox.add(p.settings.topic_scores, key, orjson.dumps(update))
+        telemetry.score_updates.inc()
+        telemetry.score.observe(update["score"])
+        telemetry.event_lag.observe(max(0.0, self.now - interaction.occurred_at))
+        p.index.observe(state.customer_id, state.band, state.score)
+        if interaction.occurred_at > p.clock:
+            p.clock = interaction.occurred_at
+        p.silence.watch(tp.partition, state.customer_id, silence_deadline(state, p.card))
+        self.publish_alerts(batch, key, outcome.alerts)
+
+    def publish_alerts(self, batch: Batch, key: bytes, alerts: list[dict[str, Any]]) -> None:
+        topic, telemetry = self.p.settings.topic_alerts, self.p.telemetry
+        for alert in alerts:
+            alert["published_at"] = self.stamp
+            batch.outbox.add(topic, key, orjson.dumps(alert))
+            telemetry.alert(alert["kind"], alert["severity"])
+
+    def check_silences(self, batch: Batch, tp: TP, clock: float) -> None:
+        """On a tick: customers of this partition whose silence deadline has passed."""
+        p = self.p
+        partition = tp.partition
+        for customer_id in p.silence.pop_due(partition, clock):
+            state = batch.load(customer_id, partition)
+            if state is None:
+                continue
+            deadline = silence_deadline(state, p.card)
+            if deadline is not None and deadline > clock:  # active since: watch again
+                p.silence.watch(partition, customer_id, deadline)
+                continue
+            outcome = check_silence(state, clock, p.card)
+            if outcome.alerts:
+                batch.changed(outcome.state, tp)
+                self.publish_alerts(batch, customer_id.encode(), outcome.alerts)
+
+    def dead_letter(
+        self,
+        batch: Batch,
+        rejection: Rejection,
+        source: Source,
+        key: bytes | None,
+        payload: bytes | None,
+        headers: Any = None,
+        *,
+        label: str = "interactions",
+        counted: bool = False,
+    ) -> None:
+        topic, partition, offset, timestamp_ms = source
+        record = dead_letter(
+            rejection,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            timestamp_ms=timestamp_ms,
+            key=key,
+            payload=payload,
+            now=self.now,
+            headers=headers,
+        )
+        batch.outbox.add(self.p.settings.topic_dlq, key, record)
+        self.p.telemetry.invalid(rejection.error, label, counted=counted)
+        log.debug("dead-lettered %s:%d@%d: %s", topic, partition, offset, rejection.detail)
+
+
 #: What a profile keeps when ids are pseudonymized: no free-form attributes.
 _PROFILE_FIELDS_KEPT = frozenset(
     {"customer_id", "segment", "tier", "lifetime_value", "currency", "region", "since"}
 )
 
 
-def _make_current(event: EventT[bytes]) -> None:
-    """Make `event` Faust's current event in this task, for the sends and table writes that
-    follow.
+def _source(record: Any) -> Source:
+    return record.topic, record.partition, record.offset, record.timestamp or None
 
-    Only the task's context variable: `Stream._set_current_event` would also overwrite the
-    stream's own attribute, which `take_events` reads to pair each buffered value with its
-    event, and so pair a value with the wrong event.
-    """
-    faust_streams._current_event.set(weakref.ref(event))
+
+def _envelope_source(src: list[Any]) -> Source:
+    """The source a forwarded record carries: its timestamp in seconds, as Faust gave it."""
+    topic, partition, offset, seconds = src
+    return topic, partition, offset, round(seconds * 1000) if seconds else None
 
 
 def _processing_error(exc: BaseException) -> Rejection:

@@ -47,8 +47,12 @@ class Processor:
     pseudonym: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(None))
 
     def load(self, customer_id: str) -> CustomerState | None:
+        """A customer's state, wherever this worker holds it (HTTP lookups)."""
         data = self.table.get(customer_id)
-        return CustomerState.from_bytes(data) if data is not None else None
+        return self.decode(data) if data is not None else None
+
+    def decode(self, data: bytes) -> CustomerState:
+        return CustomerState.from_bytes(data)
 
     def rebuild_index(self) -> None:
         """Derive the band index and the silence watch from the recovered table."""
@@ -97,6 +101,9 @@ def create_processor(settings: Settings, card: Scorecard = DEFAULT_SCORECARD) ->
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
+        # a batch's output to one partition goes as one producer batch (streams.outbox)
+        producer_max_batch_size=512 * 1024,
+        broker_max_poll_records=settings.batch_size,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",

@@ -109,10 +109,10 @@ class Settings(BaseSettings):
     )
 
     batch_size: int = Field(
-        1000, ge=1, le=100_000, description="Most events an agent takes and settles at once."
-    )
-    batch_wait_seconds: float = Field(
-        0.05, gt=0, le=10, description="Longest an agent waits to fill a batch (adds latency)."
+        1000,
+        ge=1,
+        le=100_000,
+        description="Most input records the worker handles and settles at once.",
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -1,32 +1,38 @@
-"""The customers table: Faust's Table, with changelog writes a batch can wait for.
+"""The customers table: Faust's changelog-backed Table, read and written by partition, a batch
+of states at a time.
 
-Faust sends a table write to its changelog through the producer's buffer, later, from another
-task, and its commit does not wait for that buffer to empty under exactly-once (nor, under
-at-least-once, for longer than 0.1 s per record). Offsets could then be committed for events
-whose new state never reached the changelog: a crash right after loses that state for good.
-`Batch.settle` waits for `changelog_acknowledged()` before its events are acknowledged, so an
-offset is committed only once the state it stands for is in Kafka (in the same transaction,
-under exactly-once).
+Faust's own table API finds a key's partition from the event being processed (a context
+variable Faust's stream sets) and sends one changelog record per write through its producer
+buffer, whose flush a commit does not wait for. The worker handles input in batches below
+Faust's stream (`streams.intake`), so it says which partition each state belongs to (its
+customer's: the partition its input is scored from), and `write` returns only once the
+changelog has every state it wrote. An offset is therefore committed only once the state it
+stands for is in Kafka (in the same transaction, under exactly-once). Recovery, standby
+replicas and the changelog topic stay Faust's.
 
-Faust also checks, at a topic's first write, that the topic an event came from has as many
-partitions as the changelog. Just after it created the changelog, its consumer's metadata can
-give the changelog 0 partitions, and Faust took that for a mismatch and stopped the worker at
-its first event; the check waits here until both counts are known.
+At least once, a batch's changelog records go out as producer batches (`streams.outbox`), and
+a RocksDB store remembers the last offset written to each partition, as Faust's changelog
+callback does. Exactly once, they go through Faust's `send_changelog`, which puts each in its
+partition's transaction and persists the offsets on commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import faust
-from faust.types import FutureMessage
+from faust.stores.memory import Store as MemoryStore
+from faust.types import TP, FutureMessage
+
+from streams.outbox import Outbox
 
 __all__ = ["StateTable"]
 
 
 class StateTable(faust.Table):  # type: ignore[type-arg]
-    """A `faust.Table` that keeps the changelog sends it has not seen acknowledged."""
+    """A `faust.Table` of bytes by customer id, read and written by partition."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,6 +49,53 @@ class StateTable(faust.Table):  # type: ignore[type-arg]
         sent = super().send_changelog(partition, key, value, key_serializer, value_serializer)
         self._unacknowledged.append(sent)
         return sent
+
+    def read(self, key: str, partition: int) -> bytes | None:
+        """The stored bytes of `key`, which lives in `partition`."""
+        store: Any = self.data
+        if isinstance(store, MemoryStore):
+            value: bytes | None = store.data.get(key)
+            return value
+        db = store._db_for_partition(partition)
+        encoded = store._encode_key(key)
+        value = db.get(encoded)
+        if value is not None:
+            store._key_index[encoded] = partition
+        return value
+
+    async def write(self, rows: Sequence[tuple[str, int, bytes]], sources: set[str]) -> None:
+        """Store each (key, partition, bytes) and wait until the changelog has them all.
+
+        `sources`: the topics whose input caused the writes; each must have as many
+        partitions as the changelog (Faust's check, made at their first write). Raises what a
+        failed changelog send raised.
+        """
+        for topic in sources:
+            self._verify_source_topic_partitions(topic)
+        store: Any = self.data
+        if isinstance(store, MemoryStore):
+            memory = store.data
+            for key, _partition, value in rows:
+                memory[key] = value
+        else:
+            key_index = store._key_index
+            for key, partition, value in rows:
+                encoded = store._encode_key(key)
+                store._db_for_partition(partition).put(encoded, value)
+                key_index[encoded] = partition
+        if self.app.in_transaction:
+            for key, partition, value in rows:
+                self.send_changelog(partition, key, value)
+            await self.changelog_acknowledged()
+            return
+        outbox = Outbox(self.app)
+        topic, encode = self.changelog_topic_name, store._encode_key  # as Faust keys them
+        for key, partition, value in rows:
+            outbox.add(topic, encode(key), value, partition=partition)
+        written = await outbox.flush()
+        if not isinstance(store, MemoryStore):
+            for tp, offset in written.items():
+                store.set_persisted_offset(TP(tp.topic, tp.partition), offset)
 
     def _verify_source_topic_partitions(self, source_topic: str) -> None:
         consumer = self.app.consumer

@@ -5,14 +5,13 @@ with a producer that records what it is asked to send."""
 from __future__ import annotations
 
 import asyncio
-import weakref
 from types import SimpleNamespace
 from typing import Any
 
 import faust
-import faust.streams as faust_streams
+from faust.types import TP
 
-from streams import transport
+from streams import intake, transport
 from streams.transactions import SourceTransactions
 
 
@@ -38,24 +37,16 @@ def manager() -> tuple[SourceTransactions, RecordingProducer]:
     return tm, producer
 
 
-class Event:  # Faust holds the current event by weak reference
-    def __init__(self, topic: str, partition: int) -> None:
-        self.message = SimpleNamespace(tp=SimpleNamespace(topic=topic, partition=partition))
-
-
-def handling(topic: str, partition: int) -> Event:
-    event = Event(topic, partition)
-    faust_streams._current_event.set(weakref.ref(event))  # type: ignore[arg-type]
-    return event
+def handling(topic: str, partition: int) -> None:
+    intake.set_source(TP(topic, partition))
 
 
 def test_a_re_keyed_record_goes_in_the_transaction_of_the_event_it_came_from() -> None:
     async def run() -> list[Any]:
         tm, producer = manager()
-        event = handling("interactions", 3)  # read from interactions 3, sent to keyed 6
+        handling("interactions", 3)  # read from interactions 3, sent to keyed 6
         await tm.send("keyed", b"C-1", b"{}", None, None, None)
         await tm.send("cx-scores", b"C-1", b"{}", None, None, None)
-        del event
         return producer.sent
 
     assert asyncio.run(run()) == [
@@ -66,7 +57,7 @@ def test_a_re_keyed_record_goes_in_the_transaction_of_the_event_it_came_from() -
 
 def test_a_changelog_write_sent_later_goes_in_the_transaction_of_its_partition() -> None:
     async def run() -> list[Any]:
-        tm, producer = manager()  # Faust sends table writes from its buffer: no current event
+        tm, producer = manager()  # Faust sends table writes from its buffer: no current source
         tm.app.Table("customers", partitions=8)
         await tm.send("cx-t-customers-changelog", b"C-1", b"{}", 6, None, None)
         return producer.sent

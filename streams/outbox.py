@@ -1,0 +1,149 @@
+"""What a batch publishes, held until the batch is settled and then sent together.
+
+At least once, the records go out as producer batches, one per topic partition, built with
+aiokafka's batch builder: a record costs an append, not a `send` with its own future (about a
+third of the CPU per record, measured). Exactly once, each record goes through Faust's
+transaction manager in the transaction of the input partition that caused it
+(`streams.transactions`), as Faust would send it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+from faust.types import TP
+
+from streams.intake import current_source, set_source
+
+__all__ = ["Outbox"]
+
+#: A record's headers as aiokafka takes them.
+Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class _Record:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None
+    headers: Headers | None
+    source: TP | None
+
+
+@dataclass
+class Outbox:
+    """Records to publish; `flush()` sends them and waits until Kafka has them all."""
+
+    app: Any
+    _records: list[_Record] = field(default_factory=list)
+
+    def add(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        """Publish `value` to `topic` once the batch settles; partition by key, as Kafka's
+        default partitioner, unless given."""
+        self._records.append(_Record(topic, key, value, partition, headers, current_source()))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    async def flush(self) -> dict[TP, int]:
+        """Send everything added so far and wait until Kafka has it all; return the highest
+        offset written to each partition. Raises what a failed send raised (the batch must
+        not be acknowledged then)."""
+        records, self._records = self._records, []
+        if not records:
+            return {}
+        if self.app.in_transaction:
+            return await self._send_in_transactions(records)
+        return await self._send_batched(records)
+
+    async def _send_in_transactions(self, records: list[_Record]) -> dict[TP, int]:
+        producer = await self.app.maybe_start_producer()  # Faust's transaction manager
+        pending = []
+        try:
+            for r in records:
+                set_source(r.source)
+                pending.append(
+                    await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers)
+                )
+        finally:
+            set_source(None)
+        written: dict[TP, int] = {}
+        for metadata in await asyncio.gather(*pending):
+            tp = TP(metadata.topic, metadata.partition)
+            written[tp] = max(written.get(tp, -1), metadata.offset)
+        return written
+
+    async def _send_batched(self, records: list[_Record]) -> dict[TP, int]:
+        producer = self.app.producer._ensure_producer()  # the aiokafka producer of Faust's
+        partitions: dict[str, tuple[list[int], list[int]]] = {}
+        for topic in {r.topic for r in records}:
+            await producer.client._wait_on_metadata(topic)
+            cluster = producer.client.cluster
+            partitions[topic] = (
+                sorted(cluster.partitions_for_topic(topic)),
+                sorted(cluster.available_partitions_for_topic(topic)),
+            )
+        partitioner = producer._partitioner
+        hashes: dict[bytes, int] = {}
+        open_batches: dict[tuple[str, int], _Batch] = {}
+        batches: list[_Batch] = []
+        for r in records:
+            partition = r.partition
+            if partition is None:
+                every, available = partitions[r.topic]
+                if r.key is None:
+                    partition = partitioner(None, every, available)
+                else:
+                    h = hashes.get(r.key)
+                    if h is None:
+                        h = hashes[r.key] = murmur2(r.key) & 0x7FFFFFFF
+                    partition = every[h % len(every)]
+            batch = open_batches.get((r.topic, partition))
+            if batch is None or not batch.append(r):
+                # the partition's first batch, or its last one is full
+                batch = open_batches[(r.topic, partition)] = _Batch(
+                    TP(r.topic, partition), producer.create_batch()
+                )
+                batches.append(batch)
+                batch.append(r)
+        futures = [
+            await producer.send_batch(b.builder, b.tp.topic, partition=b.tp.partition)
+            for b in batches
+        ]
+        written: dict[TP, int] = {}
+        for batch, metadata in zip(batches, await asyncio.gather(*futures), strict=True):
+            last = metadata.offset + batch.count - 1
+            written[batch.tp] = max(written.get(batch.tp, -1), last)
+        return written
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One producer batch being built for one topic partition."""
+
+    tp: TP
+    builder: Any
+    count: int = 0
+
+    def append(self, r: _Record) -> bool:
+        """Add `r`; False when the batch is full (a batch always takes its first record)."""
+        appended = self.builder.append(
+            timestamp=None, key=r.key, value=r.value, headers=r.headers or []
+        )
+        if appended is not None:
+            self.count += 1
+            return True
+        return False
