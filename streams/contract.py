@@ -344,6 +344,8 @@ def parse_interaction(
 
 def _from_cloudevent(body: dict[str, Any], headers: Headers) -> dict[str, Any] | Rejection:
     """The interaction inside a CloudEvent; a plain interaction as it is."""
+    if not headers and "specversion" not in body:
+        return body  # no ce_ headers, no content type: only a specversion makes a CloudEvent
     attributes = binary_attributes(headers)
     if attributes is not None:
         unwrapped, problem = unwrap(attributes, body)
