@@ -12,6 +12,7 @@ from streams.contract import (
     parse_profile,
     parse_time,
 )
+from streams.scoring.interaction import Interaction
 
 NOW = time.time()
 GOOD = {
@@ -45,6 +46,25 @@ def test_a_valid_event_is_enriched() -> None:
     assert event.interaction == "direct"  # derived from the channel
     assert event.environment == "digital"
     assert event.occurred_at == 1795167000.0
+
+
+def test_every_field_goes_where_it_belongs() -> None:
+    given = {"stage": "purchase", "interaction": "direct", "dimension": "feel", "nps": 9}
+    given |= {"csat": 5, "ces": 6, "rating": 4.5, "sentiment": -0.5, "amount": 12.5}
+    body = {**GOOD, "type": "review", "channel": "store", "resolution_seconds": 60.0, **given}
+    result = parse(body)
+    assert not isinstance(result, Rejection), result
+    assert result[1] == Interaction(
+        event_id="evt-1",
+        customer_id="C-10042",
+        occurred_at=1795167000.0,
+        type="review",
+        channel="store",
+        environment="physical",
+        ticket_id="T-88",
+        resolution_seconds=60.0,
+        **given,
+    )
 
 
 def test_indirect_and_physical_channels() -> None:
