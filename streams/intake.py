@@ -8,8 +8,9 @@ except that chain: the consumer group, the assignment and the rebalance callback
 recovery of the table, flow control, the read offsets with their gaps, the commits (the
 offsets a handler has acknowledged, through Faust's own ack lists), and `wait_empty`, which a
 revocation awaits (a batch being handled counts as an unacknowledged message, so no partition
-changes hands in the middle of one). Records of other topics (the table's changelog, read
-during a recovery) take Faust's way, as before.
+changes hands in the middle of one). Changelog records, read while Faust recovers the table or
+keeps standby copies, go to the table in bulk (`streams.restore`); anything else takes Faust's
+way.
 
 The handler gets a fetch's records by partition, in offset order, at most `batch_size` at a
 time. It must have settled their effects when it returns (see `streams.batch`): an exception
@@ -29,7 +30,7 @@ from faust.types import TP, ConsumerMessage
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
-from streams import rebalance
+from streams import rebalance, restore
 
 __all__ = [
     "BatchHandler",
@@ -95,7 +96,7 @@ class Consumer(rebalance.Consumer):
         intake: Intake | None = getattr(self.transport, "intake", None)
         batch_topics = intake.topics if intake is not None else frozenset()
         mine: dict[TP, Sequence[Any]] = {}
-        rest: dict[TP, Any] = {}
+        rest: dict[TP, Any] = {}  # aiokafka gives lists
         buffered = self._buffered_partitions
         for tp, tp_records in records.items():
             if active is not None and tp not in active and tp not in buffered:
@@ -106,6 +107,8 @@ class Consumer(rebalance.Consumer):
                 rest[tp] = tp_records
         if mine and intake is not None:
             await self._deliver(intake, mine, generation)
+        if rest:
+            rest = restore.apply_changelogs(self.app, rest)
         if not rest:
             return
         to_message = self._to_message
