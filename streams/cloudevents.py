@@ -11,9 +11,9 @@ last dot-separated part of the CloudEvents `type` (`com.example.cx.ticket_opened
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
-__all__ = ["REQUIRED", "Headers", "binary_attributes", "is_structured", "unwrap"]
+__all__ = ["REQUIRED", "Headers", "binary_attributes", "envelope", "is_structured", "unwrap"]
 
 #: Attributes every CloudEvent has (CloudEvents 1.0 core).
 REQUIRED: Final = ("specversion", "id", "source", "type")
@@ -25,22 +25,56 @@ Headers = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
 def _header_map(headers: Headers) -> dict[str, bytes]:
     if headers is None:
         return {}
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    items: Iterable[tuple[str, bytes]]
+    if type(headers) in _PAIR_SEQUENCES:  # what Kafka clients give; the Mapping check is slower
+        items = cast("Iterable[tuple[str, bytes]]", headers)
+    elif type(headers) is dict or isinstance(headers, Mapping):
+        items = headers.items()
+    else:
+        items = headers
     return {name.lower(): value for name, value in items if value is not None}
+
+
+_PAIR_SEQUENCES: Final = (list, tuple)
+#: Headers that give the same pairs however often they are read.
+_REREADABLE: Final = (list, tuple, dict)
 
 
 def binary_attributes(headers: Headers) -> dict[str, str] | None:
     """The CloudEvents attributes of a binary-mode message (`ce_*` headers), or None."""
+    return _binary_attributes(_header_map(headers))
+
+
+def is_structured(body: Mapping[str, Any], headers: Headers) -> bool:
+    return _is_structured(body, _header_map(headers))
+
+
+def envelope(body: dict[str, Any], headers: Headers) -> tuple[Mapping[str, Any], Any] | None:
+    """The attributes and data of the CloudEvent a message is (binary mode if it has `ce_*`
+    headers, else structured mode), or None when it is a plain interaction."""
+    if type(headers) in _REREADABLE:  # what Kafka clients give: read once for both checks
+        header_map = _header_map(headers)
+        attributes = _binary_attributes(header_map)
+        structured = attributes is None and _is_structured(body, header_map)
+    else:  # each check reads the headers (an iterator is used up by the first)
+        attributes = binary_attributes(headers)
+        structured = attributes is None and is_structured(body, headers)
+    if attributes is not None:
+        return attributes, body
+    return (body, body.get("data")) if structured else None
+
+
+def _binary_attributes(header_map: dict[str, bytes]) -> dict[str, str] | None:
     found = {
         name[3:]: value.decode("utf-8", "replace")
-        for name, value in _header_map(headers).items()
+        for name, value in header_map.items()
         if name.startswith("ce_")
     }
     return found or None
 
 
-def is_structured(body: Mapping[str, Any], headers: Headers) -> bool:
-    content_type = _header_map(headers).get("content-type", b"").decode("utf-8", "replace")
+def _is_structured(body: Mapping[str, Any], header_map: dict[str, bytes]) -> bool:
+    content_type = header_map.get("content-type", b"").decode("utf-8", "replace")
     return content_type.startswith(STRUCTURED) or "specversion" in body
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 import jsonschema_rs
 import orjson
 
-from streams.cloudevents import Headers, binary_attributes, is_structured, unwrap
+from streams.cloudevents import Headers, envelope, unwrap
 from streams.scoring.interaction import Interaction, Profile
 from streams.scoring.vocabulary import (
     DEFAULT_DIMENSIONS,
@@ -348,13 +348,10 @@ def _from_cloudevent(body: dict[str, Any], headers: Headers) -> dict[str, Any] |
     """The interaction inside a CloudEvent; a plain interaction as it is."""
     if not headers and "specversion" not in body:
         return body  # no ce_ headers, no content type: only a specversion makes a CloudEvent
-    attributes = binary_attributes(headers)
-    if attributes is not None:
-        unwrapped, problem = unwrap(attributes, body)
-    elif is_structured(body, headers):
-        unwrapped, problem = unwrap(body, body.get("data"))
-    else:
+    event = envelope(body, headers)
+    if event is None:
         return body
+    unwrapped, problem = unwrap(*event)
     if unwrapped is None:
         return Rejection("schema_violation", problem or "not a valid CloudEvent", path="")
     return unwrapped

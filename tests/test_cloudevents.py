@@ -116,3 +116,15 @@ def test_what_is_wrong_with_an_attribute_is_said(name: str, value: object, says:
     result = parse(orjson.dumps(envelope), [("content-type", b"application/cloudevents+json")])
     assert isinstance(result, Rejection) and result.error == "schema_violation"
     assert result.detail == f"the CloudEvents attribute {name!r} {says}"
+
+
+@pytest.mark.parametrize("form", [list, tuple, dict])
+def test_headers_as_a_list_a_tuple_or_a_dict(form: type) -> None:
+    structured = [("Content-Type", b"application/cloudevents+json"), ("traceparent", b"00-1-2-01")]
+    envelope = {k: v for k, v in ENVELOPE.items() if k != "specversion"}  # the header says it
+    missing = parse(orjson.dumps(envelope), form(structured))
+    assert isinstance(missing, Rejection) and "'specversion'" in missing.detail
+    binary = [(f"ce_{k}", str(v).encode()) for k, v in ENVELOPE.items() if k != "data"]
+    result = parse(orjson.dumps(DATA), form(binary))
+    assert not isinstance(result, Rejection), result
+    assert (result[1].event_id, result[1].type) == ("evt-ce-1", "ticket_opened")
