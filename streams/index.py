@@ -8,8 +8,10 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable
+from typing import Final
 
 from streams.scoring.risk import RISK_BANDS
+from streams.scoring.scorecard import BANDS
 
 __all__ = ["CustomerIndex", "SilenceWatch"]
 
@@ -18,11 +20,15 @@ def _decile(score: float | None) -> int:
     return min(9, int((score or 0.0) // 10))
 
 
+_BAND_CODE: Final = {band: i for i, band in enumerate(BANDS)}
+
+
 class CustomerIndex:
     """Band and score decile of every customer of this worker, and the at-risk ones' scores."""
 
     def __init__(self) -> None:
-        self._where: dict[str, tuple[str, int]] = {}
+        #: customer id -> band code * 10 + decile: a small int, which Python does not allocate
+        self._where: dict[str, int] = {}
         self._at_risk: dict[str, float] = {}
         self._counts: Counter[str] = Counter()
         self._deciles = [0] * 10
@@ -31,13 +37,13 @@ class CustomerIndex:
         if band is None:
             return
         previous = self._where.get(customer_id)
-        now = (band, _decile(score))
+        now = _BAND_CODE[band] * 10 + _decile(score)
         if previous != now:
             if previous is not None:
-                self._counts[previous[0]] -= 1
-                self._deciles[previous[1]] -= 1
+                self._counts[BANDS[previous // 10]] -= 1
+                self._deciles[previous % 10] -= 1
             self._counts[band] += 1
-            self._deciles[now[1]] += 1
+            self._deciles[now % 10] += 1
             self._where[customer_id] = now
         if band in RISK_BANDS and score is not None:
             self._at_risk[customer_id] = score
