@@ -108,11 +108,14 @@ class _Handling:
         self.now = time.time()
         self.stamp = format_time(self.now)  # the batch's updates and alerts share it
         try:
+            outbox = batch.outbox
             for tp, tp_records in records.items():
                 intake.set_source(tp)  # its sends go in its partition's transaction
                 handle = self.handlers[tp.topic]
                 for record in tp_records:
                     handle(batch, tp, record)
+                    if outbox.full:
+                        await outbox.flush()
             intake.set_source(None)
             await batch.settle()  # its output acknowledged, then its states written
         except Exception:

@@ -10,9 +10,9 @@ transaction manager in the transaction of the input partition that caused it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aiokafka.partitioner import murmur2
 from faust.types import TP
@@ -41,6 +41,7 @@ class Outbox:
 
     app: Any
     _records: list[_Record] = field(default_factory=list)
+    _bytes: int = 0
 
     def add(
         self,
@@ -54,15 +55,19 @@ class Outbox:
         """Publish `value` to `topic` once the batch settles; partition by key, as Kafka's
         default partitioner, unless given."""
         self._records.append(_Record(topic, key, value, partition, headers, current_source()))
+        self._bytes += len(key or b"") + len(value or b"")
 
-    def __len__(self) -> int:
-        return len(self._records)
+    @property
+    def full(self) -> bool:
+        """Holding enough to send now rather than at the end of the batch (large dead-letter
+        records add up: a batch must not hold them all in memory)."""
+        return self._bytes >= HELD_BYTES
 
     async def flush(self) -> dict[TP, int]:
         """Send everything added so far and wait until Kafka has it all; return the highest
         offset written to each partition. Raises what a failed send raised (the batch must
         not be acknowledged then)."""
-        records, self._records = self._records, []
+        records, self._records, self._bytes = self._records, [], 0
         if not records:
             return {}
         if self.app.in_transaction:
@@ -72,6 +77,7 @@ class Outbox:
     async def _send_in_transactions(self, records: list[_Record]) -> dict[TP, int]:
         producer = await self.app.maybe_start_producer()  # Faust's transaction manager
         pending = []
+        handling = current_source()
         try:
             for r in records:
                 set_source(r.source)
@@ -79,7 +85,7 @@ class Outbox:
                     await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers)
                 )
         finally:
-            set_source(None)
+            set_source(handling)
         written: dict[TP, int] = {}
         for metadata in await asyncio.gather(*pending):
             tp = TP(metadata.topic, metadata.partition)
@@ -88,46 +94,72 @@ class Outbox:
 
     async def _send_batched(self, records: list[_Record]) -> dict[TP, int]:
         producer = self.app.producer._ensure_producer()  # the aiokafka producer of Faust's
-        partitions: dict[str, tuple[list[int], list[int]]] = {}
-        for topic in {r.topic for r in records}:
-            await producer.client._wait_on_metadata(topic)
-            cluster = producer.client.cluster
-            partitions[topic] = (
-                sorted(cluster.partitions_for_topic(topic)),
-                sorted(cluster.available_partitions_for_topic(topic)),
-            )
-        partitioner = producer._partitioner
-        hashes: dict[bytes, int] = {}
-        open_batches: dict[tuple[str, int], _Batch] = {}
-        batches: list[_Batch] = []
-        for r in records:
-            partition = r.partition
-            if partition is None:
-                every, available = partitions[r.topic]
-                if r.key is None:
-                    partition = partitioner(None, every, available)
-                else:
-                    h = hashes.get(r.key)
-                    if h is None:
-                        h = hashes[r.key] = murmur2(r.key) & 0x7FFFFFFF
-                    partition = every[h % len(every)]
-            batch = open_batches.get((r.topic, partition))
-            if batch is None or not batch.append(r):
-                # the partition's first batch, or its last one is full
-                batch = open_batches[(r.topic, partition)] = _Batch(
-                    TP(r.topic, partition), producer.create_batch()
-                )
-                batches.append(batch)
-                batch.append(r)
-        futures = [
-            await producer.send_batch(b.builder, b.tp.topic, partition=b.tp.partition)
-            for b in batches
-        ]
+        partition_of = await _partitioning(producer, {r.topic for r in records})
         written: dict[TP, int] = {}
-        for batch, metadata in zip(batches, await asyncio.gather(*futures), strict=True):
-            last = metadata.offset + batch.count - 1
-            written[batch.tp] = max(written.get(batch.tp, -1), last)
+        open_batches: dict[TP, _Batch] = {}
+        size = 0
+        for r in records:
+            tp = TP(r.topic, r.partition if r.partition is not None else partition_of(r))
+            batch = open_batches.get(tp)
+            if batch is None or not batch.append(r):
+                # the partition's first batch of this wave, or its last one is full
+                batch = _Batch(tp, producer.create_batch())
+                if tp in open_batches:
+                    await _send(producer, [open_batches[tp]], written)
+                open_batches[tp] = batch
+                batch.append(r)
+            size += len(r.key or b"") + len(r.value or b"")
+            if size >= WAVE_BYTES:
+                await _send(producer, list(open_batches.values()), written)
+                open_batches.clear()
+                size = 0
+        await _send(producer, list(open_batches.values()), written)
         return written
+
+
+#: Bytes a batch holds before it sends them.
+HELD_BYTES: Final = 4 * 1024 * 1024
+
+#: Bytes sent before waiting for Kafka's acknowledgement. A quota (`producer_byte_rate`)
+#: throttles a client once it has written, so what a single large request carries gets through
+#: unthrottled; in waves, a throttled worker is held near its quota after the first.
+WAVE_BYTES: Final = 128 * 1024
+
+
+async def _partitioning(producer: Any, topics: set[str]) -> Callable[[_Record], int]:
+    """The partition of a record without one: by its key, as the producer's default
+    partitioner places it (a random available partition without a key)."""
+    partitions: dict[str, tuple[list[int], list[int]]] = {}
+    for topic in topics:
+        await producer.client._wait_on_metadata(topic)
+        cluster = producer.client.cluster
+        partitions[topic] = (
+            sorted(cluster.partitions_for_topic(topic)),
+            sorted(cluster.available_partitions_for_topic(topic)),
+        )
+    partitioner = producer._partitioner
+    hashes: dict[bytes, int] = {}  # a customer's records go to several topics
+
+    def partition_of(r: _Record) -> int:
+        every, available = partitions[r.topic]
+        if r.key is None:
+            return int(partitioner(None, every, available))
+        h = hashes.get(r.key)
+        if h is None:
+            h = hashes[r.key] = murmur2(r.key) & 0x7FFFFFFF
+        return every[h % len(every)]
+
+    return partition_of
+
+
+async def _send(producer: Any, batches: list[_Batch], written: dict[TP, int]) -> None:
+    """Send `batches` and wait until Kafka has them; note the last offset of each partition."""
+    futures = [
+        await producer.send_batch(b.builder, b.tp.topic, partition=b.tp.partition) for b in batches
+    ]
+    for batch, metadata in zip(batches, await asyncio.gather(*futures), strict=True):
+        last = metadata.offset + batch.count - 1
+        written[batch.tp] = max(written.get(batch.tp, -1), last)
 
 
 @dataclass(slots=True)
