@@ -11,18 +11,21 @@ import hashlib
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Final
+from operator import itemgetter
+from typing import Any, Final, NamedTuple
 
 from streams.scoring.interaction import Interaction, Profile, format_time
 from streams.scoring.measures import (
     BUCKET_FIELDS,
     WINDOWS,
-    add_to_bucket,
+    active_days,
+    add_window_measures,
     csat_satisfied,
     nps_category,
-    window_measures,
+    window_columns,
 )
 from streams.scoring.risk import decide_alerts, is_high_value, next_band, recommended_action
+from streams.scoring.rounding import round_to
 from streams.scoring.scorecard import COMPONENTS, DEFAULT_SCORECARD, Scorecard
 from streams.scoring.signals import Signal, overdue_signal, resolution_signal, signals_for
 from streams.scoring.state import CustomerState, Driver
@@ -40,7 +43,20 @@ __all__ = [
 _COMPONENT_INDEX: Final = {name: i for i, name in enumerate(COMPONENTS)}
 _ALERT_NAMESPACE: Final = uuid.UUID("6f1c1f5e-3b1f-4a43-9d6e-2c1b7f0a9e51")
 DAY: Final = 86400.0
-_EVENTS: Final = BUCKET_FIELDS.index("events")
+_HORIZON_DAYS: Final = max(WINDOWS)
+#: the windows of the score update, and the two the lapse compares (the last 7 and 30 days)
+_SPANS: Final = tuple(dict.fromkeys((*WINDOWS, 7, 30)))
+_FIELD: Final = {name: i for i, name in enumerate(BUCKET_FIELDS)}
+_CSAT_RESPONSES: Final = _FIELD["csat_responses"]
+_CSAT_SATISFIED: Final = _FIELD["csat_satisfied"]
+_CES_RESPONSES: Final = _FIELD["ces_responses"]
+_CES_SUM: Final = _FIELD["ces_sum"]
+_CES_EASY: Final = _FIELD["ces_easy"]
+_TICKETS_OPENED: Final = _FIELD["tickets_opened"]
+_COMPLAINTS: Final = _FIELD["complaints"]
+_TTR_COUNT: Final = _FIELD["ttr_count"]
+_TTR_SUM: Final = _FIELD["ttr_sum"]
+_EVENTS: Final = _FIELD["events"]
 
 
 @dataclass(slots=True)
@@ -132,12 +148,14 @@ def _advance(state: CustomerState, t: float, card: Scorecard) -> None:
     state.component_sum = [v * factor for v in state.component_sum]
     state.component_evidence = [v * factor for v in state.component_evidence]
     for pair in state.breakdown.values():
-        pair[0] *= factor
-        pair[1] *= factor
+        total, evidence = pair
+        pair[0], pair[1] = total * factor, evidence * factor
     state.ref = t
-    oldest_day = int(t // DAY) - max(WINDOWS)
-    for day in [d for d in state.buckets if d <= oldest_day]:
-        del state.buckets[day]
+    buckets = state.buckets
+    oldest_day = int(t // DAY) - _HORIZON_DAYS
+    if buckets and min(buckets) <= oldest_day:
+        for day in [d for d in buckets if d <= oldest_day]:
+            del buckets[day]
 
 
 def _add_signal(
@@ -150,50 +168,66 @@ def _add_signal(
     card: Scorecard,
 ) -> None:
     """Add one signal of the event `event_id` (at event time `at`), already decayed to `ref`."""
+    component, value, weight, reason = signal
     decay = 2.0 ** (-(state.ref - at) / card.half_life_seconds)
-    i = _COMPONENT_INDEX[signal.component]
-    evidence = signal.weight * card.component_weights[signal.component]
-    pull = signal.value * evidence
-    state.component_sum[i] += pull * decay
-    state.component_evidence[i] += evidence * decay
+    i = _COMPONENT_INDEX[component]
+    evidence = weight * card.component_weights[component]
+    pull = value * evidence
+    added_pull, added_evidence = pull * decay, evidence * decay
+    state.component_sum[i] += added_pull
+    state.component_evidence[i] += added_evidence
+    breakdown = state.breakdown
     for key in keys:
-        pair = state.breakdown.get(key)
+        pair = breakdown.get(key)
         if pair is None:
-            pair = state.breakdown[key] = [0.0, 0.0]
-        pair[0] += pull * decay
-        pair[1] += evidence * decay
+            breakdown[key] = [0.0 + added_pull, 0.0 + added_evidence]
+        else:
+            pair[0] += added_pull
+            pair[1] += added_evidence
     if pull == 0.0:
         return
     # Contributions all decay at the same rate, so |pull| * 2^(t/h) ranks them for good.
     rank = math.log2(abs(pull)) + at / card.half_life_seconds
-    driver: Driver = (rank, event_id, event_type, at, signal.component, pull, signal.reason)
     drivers = state.negative_drivers if pull < 0 else state.positive_drivers
-    bisect.insort(drivers, driver, key=lambda d: -d[0])
-    del drivers[card.max_drivers :]
+    limit = card.max_drivers
+    if len(drivers) == limit and not -rank < -drivers[-1][0]:
+        return  # it would go in last and be cut at once
+    driver: Driver = (rank, event_id, event_type, at, component, pull, reason)
+    bisect.insort(drivers, driver, key=_rank_order)
+    del drivers[limit:]
+
+
+def _rank_order(driver: Driver) -> float:
+    return -driver[0]
 
 
 def _breakdown_keys(event: Interaction) -> tuple[str, ...]:
-    keys = []
-    if event.stage:
-        keys.append("stage:" + event.stage)
-    if event.channel:
-        keys.append("channel:" + event.channel)
-    if event.interaction:
-        keys.append("interaction:" + event.interaction)
-    if event.dimension:
-        keys.append("dimension:" + event.dimension)
-    return tuple(keys)
+    # the same few combinations of stage, channel, interaction and dimension come back
+    combination = (event.stage, event.channel, event.interaction, event.dimension)
+    keys = _KEYS.get(combination)
+    if keys is None:
+        if len(_KEYS) >= _MAX_CACHED:
+            _KEYS.clear()
+        keys = _KEYS[combination] = tuple(
+            f"{group}:{name}" for group, name in zip(_GROUPS, combination, strict=True) if name
+        )
+    return keys
+
+
+_GROUPS: Final = ("stage", "channel", "interaction", "dimension")
+_KEYS: dict[tuple[str | None, ...], tuple[str, ...]] = {}
+_MAX_CACHED: Final = 4096
 
 
 def _in_window(state: CustomerState, t: float) -> bool:
-    return int(t // DAY) > int(state.ref // DAY) - max(WINDOWS)
+    return int(t // DAY) > int(state.ref // DAY) - _HORIZON_DAYS
 
 
 def _count_resolution(state: CustomerState, done: Resolution, card: Scorecard) -> None:
     if _in_window(state, done.resolved_at):
         bucket = state.new_bucket(int(done.resolved_at // DAY))
-        add_to_bucket(bucket, "ttr_count")
-        add_to_bucket(bucket, "ttr_sum", done.seconds)
+        bucket[_TTR_COUNT] += 1.0
+        bucket[_TTR_SUM] += done.seconds
 
 
 def _count_measures(state: CustomerState, event: Interaction, card: Scorecard) -> None:
@@ -206,20 +240,20 @@ def _count_measures(state: CustomerState, event: Interaction, card: Scorecard) -
     if not _in_window(state, t):
         return
     bucket = state.new_bucket(int(t // DAY))
-    add_to_bucket(bucket, "events")
+    bucket[_EVENTS] += 1.0
     if event.csat is not None:
-        add_to_bucket(bucket, "csat_responses")
+        bucket[_CSAT_RESPONSES] += 1.0
         if csat_satisfied(event.csat):
-            add_to_bucket(bucket, "csat_satisfied")
+            bucket[_CSAT_SATISFIED] += 1.0
     if event.ces is not None:
-        add_to_bucket(bucket, "ces_responses")
-        add_to_bucket(bucket, "ces_sum", event.ces)
+        bucket[_CES_RESPONSES] += 1.0
+        bucket[_CES_SUM] += event.ces
         if event.ces >= 5:
-            add_to_bucket(bucket, "ces_easy")
+            bucket[_CES_EASY] += 1.0
     if event.type == "ticket_opened":
-        add_to_bucket(bucket, "tickets_opened")
+        bucket[_TICKETS_OPENED] += 1.0
     elif event.type == "complaint":
-        add_to_bucket(bucket, "complaints")
+        bucket[_COMPLAINTS] += 1.0
 
 
 def _points(pull: float, card: Scorecard) -> float:
@@ -227,8 +261,7 @@ def _points(pull: float, card: Scorecard) -> float:
     return 50.0 + 50.0 * math.tanh(pull / card.score_scale)
 
 
-@dataclass(frozen=True, slots=True)
-class Standing:
+class Standing(NamedTuple):
     """A signal of how things stand as of the customer's newest event, derived each time from
     order-independent state rather than stored: an open ticket past its target, a lapse."""
 
@@ -240,9 +273,52 @@ class Standing:
     reason: str
 
 
-def _standing(state: CustomerState, card: Scorecard) -> list[Standing]:
+@dataclass(slots=True)
+class Assessment:
+    """How things stand as of the newest event, derived once and shared by the score, the
+    alerts' drivers and the score update (nothing in between changes what it is made of)."""
+
+    standing: list[Standing]
+    #: the sum of all decayed pulls and standing pulls, its points (unrounded) and the score
+    total: float
+    points: float
+    score: float
+    confidence: float
+    #: `tickets.open_tickets`
+    opened: list[tuple[str, float, str | None]]
+    #: window length in days -> `measures.window_columns` of the buckets inside it
+    windows: dict[int, list[tuple[float, ...]]]
+    #: window length in days -> days with an event in it
+    active: dict[int, int]
+
+
+def _assess(state: CustomerState, card: Scorecard) -> Assessment:
+    today = int(state.ref // DAY)
+    items = state.buckets.items()
+    windows, active = {}, {}
+    for days in _SPANS:
+        oldest = today - days
+        windows[days] = columns = window_columns([b for d, b in items if d > oldest])
+        active[days] = active_days(columns)
+    opened = open_tickets(state.tickets)
+    standing = _standing(state, card, opened, active)
+    total = sum(state.component_sum) + (sum([s.pull for s in standing]) if standing else 0)
+    points = _points(total, card)
+    evidence = sum(state.component_evidence)
+    confidence = round_to(evidence / (evidence + card.confidence_evidence), 3)
+    return Assessment(
+        standing, total, points, round_to(points, 1), confidence, opened, windows, active
+    )
+
+
+def _standing(
+    state: CustomerState,
+    card: Scorecard,
+    opened: list[tuple[str, float, str | None]],
+    active: dict[int, int],
+) -> list[Standing]:
     out = []
-    for ticket, since, opened_by in open_tickets(state.tickets):
+    for ticket, since, opened_by in opened:
         age = state.ref - since
         if age > card.resolution_target_seconds:
             signal = overdue_signal(ticket, age, card)
@@ -257,23 +333,17 @@ def _standing(state: CustomerState, card: Scorecard) -> list[Standing]:
                     signal.reason,
                 )
             )
-    lapse = _lapse(state, card)
+    lapse = _lapse(state, card, active)
     if lapse is not None:
         out.append(lapse)
     return out
 
 
-def _lapse(state: CustomerState, card: Scorecard) -> Standing | None:
+def _lapse(state: CustomerState, card: Scorecard, active: dict[int, int]) -> Standing | None:
     """Engagement against the customer's own rhythm: active days in the last 7 days against
     their usual week over the 23 days before."""
-    today = int(state.ref // DAY)
-    recent = usual = 0
-    for day, bucket in state.buckets.items():
-        if bucket[_EVENTS] > 0:
-            if day > today - 7:
-                recent += 1
-            elif day > today - 30:
-                usual += 1
+    recent = active[7]
+    usual = active[30] - recent
     per_week = usual * 7 / 23
     if per_week < card.rhythm_min_active_days or recent >= per_week:
         return None
@@ -290,24 +360,9 @@ def _lapse(state: CustomerState, card: Scorecard) -> Standing | None:
     )
 
 
-def _total_pull(state: CustomerState, standing: list[Standing]) -> float:
-    return sum(state.component_sum) + sum(s.pull for s in standing)
-
-
-def _composite(
-    state: CustomerState, card: Scorecard, standing: list[Standing]
-) -> tuple[float, float]:
-    evidence = sum(state.component_evidence)
-    score = round(_points(_total_pull(state, standing), card), 1)
-    confidence = round(evidence / (evidence + card.confidence_evidence), 3)
-    return score, confidence
-
-
 def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outcome:
-    # how things stand depends on tickets, buckets and the newest event, none of which the
-    # rest of this changes: derived once for the score, the alerts' drivers and the update
-    standing = _standing(state, card)
-    score, confidence = _composite(state, card, standing)
+    now = _assess(state, card)
+    score, confidence = now.score, now.confidence
     previous_score, previous_band = state.score, state.band
     band = next_band(previous_band, score, card)
     t = state.ref
@@ -346,7 +401,7 @@ def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outco
             state.peaks = [(t, score)]
         state.last_alerts[decision.kind] = t
         positive = decision.kind == "recovered"
-        drivers = _drivers(state, card, standing, positive=positive, negative=not positive)
+        drivers = _drivers(state, card, now, positive=positive, negative=not positive)
         top = next(iter(drivers), None)
         action = recommended_action(
             decision.kind,
@@ -367,7 +422,7 @@ def _rescore(state: CustomerState, event: Interaction, card: Scorecard) -> Outco
                 previous_band,
             )
         )
-    return Outcome(state, "scored", _score_update(state, card, standing), alerts)
+    return Outcome(state, "scored", _score_update(state, card, now), alerts)
 
 
 def _alert(
@@ -462,7 +517,7 @@ def _ticket_of(reason: str) -> str | None:
 def _drivers(
     state: CustomerState,
     card: Scorecard,
-    standing: list[Standing],
+    now: Assessment,
     *,
     positive: bool = True,
     negative: bool = True,
@@ -471,23 +526,22 @@ def _drivers(
     # Each signal gets its share of the score's distance from neutral, in proportion to its
     # pull: the shares add up to the score, and a signal never looks small just because the
     # score is near 0 or 100 already.
-    total = _total_pull(state, standing)
-    if abs(total) > 1e-9:
-        points_per_pull = (_points(total, card) - 50.0) / total
-    else:
-        points_per_pull = 50.0 / card.score_scale
-    by_event: dict[str, dict[str, Any]] = {}
+    total = now.total
+    points_per_pull = (now.points - 50.0) / total if abs(total) > 1e-9 else 50.0 / card.score_scale
+    # rows of [event_id, type, occurred_at, component, impact, reason, largest impact (then
+    # the sort key)]
+    by_event: dict[str | None, list[Any]] = {}
     if negative:
-        for signal in standing:
-            by_event[signal.event_id or signal.reason] = {
-                "event_id": signal.event_id,
-                "type": signal.type,
-                "occurred_at": format_time(signal.since),
-                "component": signal.component,
-                "impact": signal.pull * points_per_pull,
-                "reason": signal.reason,
-                "_largest": 0.0,
-            }
+        for signal in now.standing:
+            by_event[signal.event_id or signal.reason] = [
+                signal.event_id,
+                signal.type,
+                signal.since,
+                signal.component,
+                signal.pull * points_per_pull,
+                signal.reason,
+                0.0,
+            ]
     chosen: list[Driver] = []
     if negative:
         chosen += state.negative_drivers
@@ -495,89 +549,119 @@ def _drivers(
         chosen += state.positive_drivers
     # One event can move several components (a complaint: service and sentiment): one driver
     # per event, its impacts summed, named after the component it moved most.
+    ref, half_life = state.ref, card.half_life_seconds
     for _rank, event_id, kind, at, component, pull, reason in chosen:
-        impact = pull * 2.0 ** (-(state.ref - at) / card.half_life_seconds) * points_per_pull
+        impact = pull * 2.0 ** (-(ref - at) / half_life) * points_per_pull
         seen = by_event.get(event_id)
         if seen is None:
-            by_event[event_id] = {
-                "event_id": event_id,
-                "type": kind,
-                "occurred_at": format_time(at),
-                "component": component,
-                "impact": impact,
-                "reason": reason,
-                "_largest": abs(impact),
-            }
+            by_event[event_id] = [event_id, kind, at, component, impact, reason, abs(impact)]
             continue
-        seen["impact"] += impact
-        if abs(impact) > seen["_largest"]:
-            seen["component"], seen["_largest"] = component, abs(impact)
-    out = list(by_event.values())
-    for driver in out:
-        del driver["_largest"]
-        driver["impact"] = round(driver["impact"], 2)
-    out.sort(key=lambda d: (-abs(d["impact"]), d["event_id"]))
-    return out[: 2 * card.max_drivers]
+        seen[4] += impact
+        if abs(impact) > seen[6]:
+            seen[3], seen[6] = component, abs(impact)
+    rows = list(by_event.values())
+    for row in rows:
+        row[4] = impact = round_to(row[4], 2)
+        row[6] = -abs(impact)
+    rows.sort(key=_DRIVER_ORDER)  # strongest first, then by event id
+    return [
+        {
+            "event_id": row[0],
+            "type": row[1],
+            "occurred_at": format_time(row[2]),
+            "component": row[3],
+            "impact": row[4],
+            "reason": row[5],
+        }
+        for row in rows[: 2 * card.max_drivers]
+    ]
 
 
-def _sub_score(total: float, card: Scorecard) -> float:
-    return round(_points(total, card), 1)
+_DRIVER_ORDER: Final = itemgetter(6, 0)
 
 
 def score_update(state: CustomerState, card: Scorecard = DEFAULT_SCORECARD) -> dict[str, Any]:
     """The score update published for a customer (without `updated_at`, a wall-clock time)."""
-    return _score_update(state, card, _standing(state, card))
+    return _score_update(state, card, _assess(state, card))
 
 
-def _score_update(
-    state: CustomerState, card: Scorecard, standing: list[Standing]
-) -> dict[str, Any]:
-    score, confidence = _composite(state, card, standing)
+def _score_update(state: CustomerState, card: Scorecard, now: Assessment) -> dict[str, Any]:
+    standing = now.standing
+    if standing:
+        totals = [
+            total + sum(s.pull for s in standing if s.component == name)
+            for name, total in zip(COMPONENTS, state.component_sum, strict=True)
+        ]
+    else:
+        # without standing signals the old form added 0, which changes only -0.0, and
+        # both zeros give 50.0
+        totals = state.component_sum
+    pairs = state.breakdown
+    scores = _sub_scores([*totals, *[pair[0] for pair in pairs.values()]], card.score_scale)
+    components = dict(zip(COMPONENTS, scores, strict=False))
     breakdown: dict[str, dict[str, float]] = {
         "stage": {},
         "channel": {},
         "interaction": {},
         "dimension": {},
     }
-    for key, (total, _evidence) in state.breakdown.items():
-        group, _, name = key.partition(":")
-        breakdown[group][name] = _sub_score(total, card)
-    today = int(state.ref // DAY)
-    in_window: dict[int, list[list[float]]] = {days: [] for days in WINDOWS}
-    for day, bucket in state.buckets.items():  # one pass, each window in bucket order
-        for days, chosen in in_window.items():
-            if day > today - days:
-                chosen.append(bucket)
-    open_since = min((since for _, since, _ in open_tickets(state.tickets)), default=None)
+    split_keys = _SPLIT_KEYS
+    for key, score in zip(pairs, scores[len(COMPONENTS) :], strict=True):
+        group, name = split_keys.get(key) or _split_key(key)
+        breakdown[group][name] = score
+    opened = now.opened
     nps = state.nps_latest[2] if state.nps_latest else None
     measures: dict[str, Any] = {
         "nps_latest": nps,
         "nps_category": nps_category(nps) if nps is not None else None,
-        **{
-            key: value
-            for days in WINDOWS
-            for key, value in window_measures(in_window[days], f"{days}d").items()
-        },
-        "open_tickets": len(open_tickets(state.tickets)),
-        "longest_open_ticket_seconds": (
-            round(max(0.0, state.ref - open_since), 1) if open_since is not None else None
-        ),
     }
+    for days in WINDOWS:
+        add_window_measures(measures, now.windows[days], _SUFFIXES[days], now.active[days])
+    measures["open_tickets"] = len(opened)
+    measures["longest_open_ticket_seconds"] = (
+        round(max(0.0, state.ref - min([since for _, since, _ in opened])), 1) if opened else None
+    )
     return {
         "customer_id": state.customer_id,
-        "score": score,
-        "band": state.band or next_band(None, score, card),
-        "confidence": confidence,
-        "components": {
-            name: _sub_score(
-                state.component_sum[i] + sum(s.pull for s in standing if s.component == name), card
-            )
-            for i, name in enumerate(COMPONENTS)
-        },
+        "score": now.score,
+        "band": state.band or next_band(None, now.score, card),
+        "confidence": now.confidence,
+        "components": components,
         "breakdown": breakdown,
         "measures": measures,
-        "drivers": _drivers(state, card, standing),
+        "drivers": _drivers(state, card, now),
         "event_count": state.event_count,
         "last_event_at": format_time(state.ref),
         "profile": state.profile,
     }
+
+
+def _sub_scores(totals: list[float], scale: float) -> list[float]:
+    """`round(_points(total), 1)` for each total: the score of a component or a breakdown key.
+
+    `rounding.round_to(points, 1)` written out, as this is the score update's innermost loop;
+    points lie in [0, 100] and are never -0.0, which is all that shortcut needs.
+    """
+    out: list[float] = []
+    append, tanh = out.append, math.tanh
+    for total in totals:
+        if not total:
+            append(50.0)  # 50 + 50 tanh(0), whatever the scale
+            continue
+        points = 50.0 + 50.0 * tanh(total / scale)
+        y = points * 10.0 + 0.5
+        fraction = y % 1.0
+        append((y - fraction) / 10.0 if 1e-6 < fraction < 0.999999 else round(points, 1))
+    return out
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    if len(_SPLIT_KEYS) >= _MAX_CACHED:
+        _SPLIT_KEYS.clear()
+    group, _, name = key.partition(":")
+    split = _SPLIT_KEYS[key] = (group, name)
+    return split
+
+
+_SPLIT_KEYS: dict[str, tuple[str, str]] = {}
+_SUFFIXES: Final = {days: f"{days}d" for days in WINDOWS}

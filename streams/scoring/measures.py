@@ -9,16 +9,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import reduce
+from operator import add
 from typing import Final
+
+from streams.scoring.rounding import round_to
 
 __all__ = [
     "BUCKET_FIELDS",
     "WINDOWS",
+    "active_days",
     "add_to_bucket",
+    "add_window_measures",
     "ces_easy_share",
     "csat_satisfied",
     "nps_category",
     "nps_of_group",
+    "window_columns",
     "window_measures",
 ]
 
@@ -36,6 +43,16 @@ BUCKET_FIELDS: Final = (
     "events",
 )
 _INDEX: Final = {name: i for i, name in enumerate(BUCKET_FIELDS)}
+_CSAT_RESPONSES: Final = _INDEX["csat_responses"]
+_CSAT_SATISFIED: Final = _INDEX["csat_satisfied"]
+_CES_RESPONSES: Final = _INDEX["ces_responses"]
+_CES_SUM: Final = _INDEX["ces_sum"]
+_CES_EASY: Final = _INDEX["ces_easy"]
+_TICKETS_OPENED: Final = _INDEX["tickets_opened"]
+_COMPLAINTS: Final = _INDEX["complaints"]
+_TTR_COUNT: Final = _INDEX["ttr_count"]
+_TTR_SUM: Final = _INDEX["ttr_sum"]
+_EVENTS: Final = _INDEX["events"]
 
 #: The rolling event-time windows of the score update's counts and rates, in days.
 WINDOWS: Final = (7, 30)
@@ -76,20 +93,60 @@ def add_to_bucket(bucket: list[float], name: str, amount: float = 1.0) -> None:
 
 def window_measures(buckets: Iterable[list[float]], suffix: str) -> dict[str, float | int | None]:
     """Sum daily buckets into the score update's figures for one window (`suffix`: 7d, 30d)."""
-    total = [0.0] * len(BUCKET_FIELDS)
-    buckets_seen = list(buckets)
-    for bucket in buckets_seen:  # summed in bucket order, field by field
-        total = [a + b for a, b in zip(total, bucket, strict=True)]
-    t = dict(zip(BUCKET_FIELDS, total, strict=True))
-    csat_n, ces_n, ttr_n = int(t["csat_responses"]), int(t["ces_responses"]), int(t["ttr_count"])
-    return {
-        f"active_days_{suffix}": sum(1 for bucket in buckets_seen if bucket[_INDEX["events"]] > 0),
-        f"csat_responses_{suffix}": csat_n,
-        f"csat_satisfied_rate_{suffix}": round(t["csat_satisfied"] / csat_n, 4) if csat_n else None,
-        f"ces_responses_{suffix}": ces_n,
-        f"ces_mean_{suffix}": round(t["ces_sum"] / ces_n, 3) if ces_n else None,
-        f"ces_easy_share_{suffix}": round(t["ces_easy"] / ces_n, 4) if ces_n else None,
-        f"tickets_opened_{suffix}": int(t["tickets_opened"]),
-        f"complaints_{suffix}": int(t["complaints"]),
-        f"ttr_mean_seconds_{suffix}": round(t["ttr_sum"] / ttr_n, 1) if ttr_n else None,
-    }
+    out: dict[str, float | int | None] = {}
+    add_window_measures(out, window_columns(list(buckets)), suffix)
+    return out
+
+
+def window_columns(buckets: list[list[float]]) -> list[tuple[float, ...]]:
+    """A window's daily buckets field by field (`BUCKET_FIELDS` order), each in bucket order."""
+    if not buckets:
+        return [()] * len(BUCKET_FIELDS)
+    return list(zip(*buckets))  # noqa: B905 (every bucket has every field; strict= costs)
+
+
+def active_days(columns: list[tuple[float, ...]]) -> int:
+    """Days with at least one event among a window's buckets (`window_columns`)."""
+    return sum(map(_POSITIVE, columns[_EVENTS]))
+
+
+def add_window_measures(
+    out: dict[str, float | int | None],
+    columns: list[tuple[float, ...]],
+    suffix: str,
+    active: int | None = None,
+) -> None:
+    """`window_measures` from a window's `window_columns` (and `active_days`, if known),
+    written into `out` (the score update's measures, in key order)."""
+    names = _NAMES.get(suffix)
+    if names is None:
+        names = _NAMES[suffix] = tuple(f"{name}_{suffix}" for name in _FIGURES)
+    # Counters only ever grow by 1, so their sums are whole numbers, exact in any order; the
+    # two sums of measured values are added in bucket order, one bucket after another.
+    csat_n = int(sum(columns[_CSAT_RESPONSES]))
+    ces_n = int(sum(columns[_CES_RESPONSES]))
+    ttr_n = int(sum(columns[_TTR_COUNT]))
+    out[names[0]] = active_days(columns) if active is None else active
+    out[names[1]] = csat_n
+    out[names[2]] = round_to(sum(columns[_CSAT_SATISFIED]) / csat_n, 4) if csat_n else None
+    out[names[3]] = ces_n
+    out[names[4]] = round_to(reduce(add, columns[_CES_SUM], 0.0) / ces_n, 3) if ces_n else None
+    out[names[5]] = round_to(sum(columns[_CES_EASY]) / ces_n, 4) if ces_n else None
+    out[names[6]] = int(sum(columns[_TICKETS_OPENED]))
+    out[names[7]] = int(sum(columns[_COMPLAINTS]))
+    out[names[8]] = round_to(reduce(add, columns[_TTR_SUM], 0.0) / ttr_n, 1) if ttr_n else None
+
+
+_FIGURES: Final = (
+    "active_days",
+    "csat_responses",
+    "csat_satisfied_rate",
+    "ces_responses",
+    "ces_mean",
+    "ces_easy_share",
+    "tickets_opened",
+    "complaints",
+    "ttr_mean_seconds",
+)
+_NAMES: dict[str, tuple[str, ...]] = {}
+_POSITIVE: Final = (0.0).__lt__  # 0.0 < x: x > 0
