@@ -37,7 +37,6 @@ from streams.contract import (
 from streams.deadletter import dead_letter
 from streams.scoring.engine import apply_profile, check_silence, score_event, silence_deadline
 from streams.scoring.interaction import Interaction, format_time
-from streams.topics import customer_partition
 
 if TYPE_CHECKING:
     from streams.app import Processor
@@ -95,7 +94,7 @@ class _Handling:
             settings.topic_customers: self.profile_in,
             settings.keyed_topic: self.keyed_in,
         }
-        self.partitions_of: dict[str, list[int]] = {}
+        self.partitions_of: dict[str, int] = {}  # 0: a count unlike the keyed topic's
         self.now = 0.0
         self.stamp = ""
 
@@ -147,7 +146,7 @@ class _Handling:
                 )
                 return
             body, interaction = parsed
-            if self.scored_here(tp, interaction.customer_id):
+            if self.scored_here(batch, tp, interaction.customer_id):
                 self.score(batch, tp, interaction, body, _source(record))
             else:
                 self.forward(batch, "interaction", interaction.customer_id, record, body)
@@ -176,7 +175,7 @@ class _Handling:
                 )
                 return
             body, profile = parsed
-            if self.scored_here(tp, profile.customer_id):
+            if self.scored_here(batch, tp, profile.customer_id):
                 state = batch.load(profile.customer_id, tp.partition)
                 batch.changed(apply_profile(state, profile), tp)
             else:
@@ -214,7 +213,7 @@ class _Handling:
 
     # --- what they lead to -----------------------------------------------------------------
 
-    def scored_here(self, tp: TP, customer_id: str) -> bool:
+    def scored_here(self, batch: Batch, tp: TP, customer_id: str) -> bool:
         """Is a record of `tp` on the partition its customer's events are scored from? Then it
         needs no trip through the keyed topic. A keyed publisher's events are all on one
         partition, so either all of a customer's are scored here, in order, or all are
@@ -228,10 +227,10 @@ class _Handling:
             keyed_n = consumer.topic_partitions(self.keyed_topic)
             if not n or not keyed_n:  # not in the metadata yet: the keyed topic is always right
                 return False
-            partitions = self.partitions_of[tp.topic] = list(range(n)) if n == keyed_n else []
+            partitions = self.partitions_of[tp.topic] = n if n == keyed_n else 0
         if not partitions:
             return False
-        return customer_partition(customer_id, partitions) == tp.partition
+        return batch.outbox.key_partition(customer_id.encode(), partitions) == tp.partition
 
     def forward(
         self, batch: Batch, kind: str, customer_id: str, record: Any, body: dict[str, Any]

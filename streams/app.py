@@ -57,14 +57,13 @@ class Processor:
     def rebuild_index(self) -> None:
         """Derive the band index and the silence watch from the recovered table."""
         rows = []
-        partitions = list(range(self.settings.partitions))
         self.silence.clear()
         for customer_id, data in self.table.items():
             state = CustomerState.from_bytes(data)
             rows.append((customer_id, state.band, state.score))
             if state.event_count:
                 self.clock = max(self.clock, state.ref)
-                partition = customer_partition(customer_id, partitions)
+                partition = customer_partition(customer_id, self.settings.partitions)
                 self.silence.watch(partition, customer_id, silence_deadline(state, self.card))
         self.index.rebuild(rows)
         log.info(

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aiokafka.partitioner import murmur2
 from faust.types import TP
 
 from streams.intake import current_source, set_source
+from streams.topics import key_hash
 
 __all__ = ["Outbox"]
 
@@ -42,6 +42,7 @@ class Outbox:
     app: Any
     _records: list[_Record] = field(default_factory=list)
     _bytes: int = 0
+    _hashes: dict[bytes, int] = field(default_factory=dict)
 
     def add(
         self,
@@ -56,6 +57,14 @@ class Outbox:
         default partitioner, unless given."""
         self._records.append(_Record(topic, key, value, partition, headers, current_source()))
         self._bytes += len(key or b"") + len(value or b"")
+
+    def key_partition(self, key: bytes, partitions: int) -> int:
+        """`topics.key_partition`, remembered for the batch: a customer's records go to several
+        topics."""
+        h = self._hashes.get(key)
+        if h is None:
+            h = self._hashes[key] = key_hash(key)
+        return h % partitions
 
     @property
     def full(self) -> bool:
@@ -92,9 +101,30 @@ class Outbox:
             written[tp] = max(written.get(tp, -1), metadata.offset)
         return written
 
+    async def _partitioning(self, producer: Any, topics: set[str]) -> Callable[[_Record], int]:
+        """The partition of a record without one: by its key, as the producer's default
+        partitioner places it (a random available partition without a key)."""
+        partitions: dict[str, tuple[list[int], list[int]]] = {}
+        for topic in topics:
+            await producer.client._wait_on_metadata(topic)
+            cluster = producer.client.cluster
+            partitions[topic] = (
+                sorted(cluster.partitions_for_topic(topic)),
+                sorted(cluster.available_partitions_for_topic(topic)),
+            )
+        partitioner, key_partition = producer._partitioner, self.key_partition
+
+        def partition_of(r: _Record) -> int:
+            every, available = partitions[r.topic]
+            if r.key is None:
+                return int(partitioner(None, every, available))
+            return every[key_partition(r.key, len(every))]
+
+        return partition_of
+
     async def _send_batched(self, records: list[_Record]) -> dict[TP, int]:
         producer = self.app.producer._ensure_producer()  # the aiokafka producer of Faust's
-        partition_of = await _partitioning(producer, {r.topic for r in records})
+        partition_of = await self._partitioning(producer, {r.topic for r in records})
         written: dict[TP, int] = {}
         open_batches: dict[TP, _Batch] = {}
         size = 0
@@ -124,32 +154,6 @@ HELD_BYTES: Final = 4 * 1024 * 1024
 #: throttles a client once it has written, so what a single large request carries gets through
 #: unthrottled; in waves, a throttled worker is held near its quota after the first.
 WAVE_BYTES: Final = 128 * 1024
-
-
-async def _partitioning(producer: Any, topics: set[str]) -> Callable[[_Record], int]:
-    """The partition of a record without one: by its key, as the producer's default
-    partitioner places it (a random available partition without a key)."""
-    partitions: dict[str, tuple[list[int], list[int]]] = {}
-    for topic in topics:
-        await producer.client._wait_on_metadata(topic)
-        cluster = producer.client.cluster
-        partitions[topic] = (
-            sorted(cluster.partitions_for_topic(topic)),
-            sorted(cluster.available_partitions_for_topic(topic)),
-        )
-    partitioner = producer._partitioner
-    hashes: dict[bytes, int] = {}  # a customer's records go to several topics
-
-    def partition_of(r: _Record) -> int:
-        every, available = partitions[r.topic]
-        if r.key is None:
-            return int(partitioner(None, every, available))
-        h = hashes.get(r.key)
-        if h is None:
-            h = hashes[r.key] = murmur2(r.key) & 0x7FFFFFFF
-        return every[h % len(every)]
-
-    return partition_of
 
 
 async def _send(producer: Any, batches: list[_Batch], written: dict[TP, int]) -> None:

@@ -6,22 +6,37 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 
 from streams.security import client_options
 from streams.settings import Settings
 
-__all__ = ["TopicSpec", "customer_partition", "ensure_topics", "topic_specs"]
+__all__ = [
+    "TopicSpec",
+    "customer_partition",
+    "ensure_topics",
+    "key_hash",
+    "key_partition",
+    "topic_specs",
+]
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
-_PARTITIONER = DefaultPartitioner()  # the producer's, which keys the internal topic
+
+def key_hash(key: bytes) -> int:
+    """What Kafka's default partitioner (the producer's, which keys every topic we write)
+    places a record keyed `key` by: its partition is this modulo the topic's partitions."""
+    return int(murmur2(key)) & 0x7FFFFFFF
 
 
-def customer_partition(customer_id: str, partitions: list[int]) -> int:
-    """The partition of `partitions` that a record keyed by `customer_id` goes to."""
-    partition: int = _PARTITIONER(customer_id.encode(), partitions, partitions)
-    return partition
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition of a record keyed `key` on a topic of `partitions` partitions."""
+    return key_hash(key) % partitions
+
+
+def customer_partition(customer_id: str, partitions: int) -> int:
+    """The partition a record keyed by `customer_id` goes to on a topic of `partitions`."""
+    return key_partition(customer_id.encode(), partitions)
 
 
 @dataclass(frozen=True, slots=True)
