@@ -253,7 +253,8 @@ class _Handling:
         partition."""
         p, telemetry = self.p, self.p.telemetry
         state = batch.load(interaction.customer_id, tp.partition)
-        outcome = score_event(state, interaction, p.card)
+        was = (state.band, state.score) if state is not None else (None, None)
+        outcome = score_event(state, interaction, p.card)  # changes the state in place
         telemetry.event(interaction.type, interaction.channel, outcome.status)
         if outcome.status == "too_late":
             lateness = p.card.allowed_lateness_seconds
@@ -278,7 +279,7 @@ class _Handling:
         telemetry.score_updates.inc()
         telemetry.score.observe(update["score"])
         telemetry.event_lag.observe(max(0.0, self.now - interaction.occurred_at))
-        p.index.observe(state.customer_id, state.band, state.score)
+        p.index.observe(state.customer_id, state.band, state.score, was=was)
         if interaction.occurred_at > p.clock:
             p.clock = interaction.occurred_at
         p.silence.watch(tp.partition, state.customer_id, silence_deadline(state, p.card))

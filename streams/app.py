@@ -56,20 +56,20 @@ class Processor:
 
     def rebuild_index(self) -> None:
         """Derive the band index and the silence watch from the recovered table."""
-        rows = []
-        self.silence.clear()
+        index, silence, card = self.index, self.silence, self.card
+        index.clear()
+        silence.clear()
         for customer_id, data in self.table.items():
-            state = CustomerState.from_bytes(data)
-            rows.append((customer_id, state.band, state.score))
+            state = self.decode(data)
+            index.observe(customer_id, state.band, state.score)
             if state.event_count:
                 self.clock = max(self.clock, state.ref)
                 partition = customer_partition(customer_id, self.settings.partitions)
-                self.silence.watch(partition, customer_id, silence_deadline(state, self.card))
-        self.index.rebuild(rows)
+                silence.watch(partition, customer_id, silence_deadline(state, card))
         log.info(
             "customer index rebuilt: %d customers, %d at risk",
-            self.index.tracked(),
-            self.index.at_risk_count(),
+            index.tracked(),
+            index.at_risk_count(),
         )
 
 

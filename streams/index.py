@@ -1,17 +1,18 @@
-"""In-memory index of this worker's customers by band, for `/at-risk` and the band gauges.
+"""What the worker knows of its customers as a whole, for `/at-risk`, `/stats` and the band
+gauges, and when each might go silent.
 
-It is derived data: rebuilt from the state table after recovery, updated on every score change.
+Derived data: rebuilt from the state table after a recovery, kept up to date with every score
+change. The index holds no entry per customer, only the at-risk ones (so memory follows the
+customers at risk, not all of them, which with RocksDB live on disk): counts move with each
+change from a customer's previous band and score to the new ones.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
-from typing import Final
 
 from streams.scoring.risk import RISK_BANDS
-from streams.scoring.scorecard import BANDS
 
 __all__ = ["CustomerIndex", "SilenceWatch"]
 
@@ -20,46 +21,48 @@ def _decile(score: float | None) -> int:
     return min(9, int((score or 0.0) // 10))
 
 
-_BAND_CODE: Final = {band: i for i, band in enumerate(BANDS)}
-
-
 class CustomerIndex:
-    """Band and score decile of every customer of this worker, and the at-risk ones' scores."""
+    """Customers by band and by score decile, and the at-risk ones' scores."""
 
     def __init__(self) -> None:
-        #: customer id -> band code * 10 + decile: a small int, which Python does not allocate
-        self._where: dict[str, int] = {}
         self._at_risk: dict[str, float] = {}
         self._counts: Counter[str] = Counter()
         self._deciles = [0] * 10
+        self._tracked = 0
 
-    def observe(self, customer_id: str, band: str | None, score: float | None) -> None:
+    def observe(
+        self,
+        customer_id: str,
+        band: str | None,
+        score: float | None,
+        *,
+        was: tuple[str | None, float | None] = (None, None),
+    ) -> None:
+        """The customer's band and score are now `band` and `score`; `was`: what they were
+        (no band: not counted yet)."""
         if band is None:
             return
-        previous = self._where.get(customer_id)
-        now = _BAND_CODE[band] * 10 + _decile(score)
-        if previous != now:
-            if previous is not None:
-                self._counts[BANDS[previous // 10]] -= 1
-                self._deciles[previous % 10] -= 1
-            self._counts[band] += 1
-            self._deciles[now % 10] += 1
-            self._where[customer_id] = now
+        previous_band, previous_score = was
+        if previous_band is None:
+            self._tracked += 1
+        else:
+            self._counts[previous_band] -= 1
+            self._deciles[_decile(previous_score)] -= 1
+        self._counts[band] += 1
+        self._deciles[_decile(score)] += 1
         if band in RISK_BANDS and score is not None:
             self._at_risk[customer_id] = score
         else:
             self._at_risk.pop(customer_id, None)
 
-    def rebuild(self, customers: Iterable[tuple[str, str | None, float | None]]) -> None:
-        self._where.clear()
+    def clear(self) -> None:
         self._at_risk.clear()
         self._counts.clear()
         self._deciles = [0] * 10
-        for customer_id, band, score in customers:
-            self.observe(customer_id, band, score)
+        self._tracked = 0
 
     def tracked(self) -> int:
-        return len(self._where)
+        return self._tracked
 
     def distribution(self) -> list[int]:
         """Customers by current score: 0-10, 10-20, ..., 90-100."""

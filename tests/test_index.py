@@ -9,16 +9,26 @@ def test_the_index_follows_band_changes() -> None:
     assert index.tracked() == 3
     assert index.at_risk_count() == 2
     assert index.lowest(1) == [("c", 20.0)]
-    index.observe("c", "neutral", 55.0)
+    index.observe("c", "neutral", 55.0, was=("critical", 20.0))
+    assert index.tracked() == 3
     assert index.count("critical") == 0 and index.count("neutral") == 2
+    assert index.distribution() == [0, 0, 0, 0, 1, 2, 0, 0, 0, 0]
     assert index.lowest(10) == [("b", 40.0)]
 
 
-def test_rebuild_replaces_everything() -> None:
+def test_a_customer_without_a_band_is_not_counted() -> None:
+    index = CustomerIndex()
+    index.observe("y", None, None)  # a profile, no event yet
+    assert index.tracked() == 0 and index.distribution() == [0] * 10
+
+
+def test_clear_forgets_everything() -> None:
     index = CustomerIndex()
     index.observe("a", "critical", 10.0)
-    index.rebuild([("x", "healthy", 80.0), ("y", None, None)])
+    index.clear()
+    index.observe("x", "healthy", 80.0)
     assert index.tracked() == 1 and index.at_risk_count() == 0
+    assert index.count("critical") == 0 and index.count("healthy") == 1
 
 
 def test_silence_watch_hands_out_due_customers_per_partition() -> None:
