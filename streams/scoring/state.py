@@ -7,8 +7,12 @@ order events arrive in.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import chain, compress, repeat
+from operator import and_
+from typing import Any, Final
 
 import orjson
 
@@ -70,67 +74,323 @@ class CustomerState:
         return bucket
 
     def to_bytes(self) -> bytes:
-        # A copy of exactly its length: the bytes orjson returns keep the capacity of its
-        # output buffer (about 8 KiB for a 3 KB state), and the table keeps every state.
-        data = orjson.dumps(
-            {
-                "c": self.customer_id,
-                "r": self.ref,
-                "cs": self.component_sum,
-                "ce": self.component_evidence,
-                "b": self.breakdown,
-                "k": [[day, counts] for day, counts in self.buckets.items()],
-                "n": self.nps_latest,
-                "t": self.tickets,
-                "s": [[h, t] for h, t in self.seen.items()],
-                "dn": self.negative_drivers,
-                "dp": self.positive_drivers,
-                "p": self.peaks,
-                "sc": self.score,
-                "bd": self.band,
-                "ra": self.risk_alerted,
-                "la": self.last_alerts,
-                "ec": self.event_count,
-                "pf": self.profile,
-                "li": self.last_event_id,
-                "lt": self.last_event_type,
-                "rd": self.rhythm_days,
-                "ad": self.active_days,
-                "lad": self.last_active_day,
-                "sa": self.silent_alerted,
-                "h": self.history,
-            }
-        )
-        return bytes(memoryview(data))
+        """The state in binary format 1 (`from_bytes` also reads the JSON of earlier code)."""
+        return _encode(self)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerState:
-        d = orjson.loads(data)
-        nps = d["n"]
-        return cls(
-            customer_id=d["c"],
-            ref=d["r"],
-            component_sum=d["cs"],
-            component_evidence=d["ce"],
-            breakdown=d["b"],
-            buckets={int(day): counts for day, counts in d["k"]},
-            nps_latest=(nps[0], nps[1], nps[2]) if nps else None,
-            tickets=d["t"],
-            seen={int(h): t for h, t in d["s"]},
-            negative_drivers=[tuple(x) for x in d["dn"]],
-            positive_drivers=[tuple(x) for x in d["dp"]],
-            peaks=[(t, s) for t, s in d["p"]],
-            score=d["sc"],
-            band=d["bd"],
-            risk_alerted=d["ra"],
-            last_alerts=d["la"],
-            event_count=d["ec"],
-            profile=d["pf"],
-            last_event_id=d["li"],
-            last_event_type=d["lt"],
-            rhythm_days=d["rd"],
-            active_days=d["ad"],
-            last_active_day=d["lad"],
-            silent_alerted=d["sa"],
-            history=[(t, s) for t, s in d["h"]],
+        if data[:1] == b"{":
+            return _from_json(data)
+        if data[:1] == b"\x01":
+            return _decode(data)
+        raise ValueError(f"not a customer state: starts with {data[:1]!r}")
+
+
+# Format 1: a version byte, flags and the sections' lengths (_HEADER), then
+#   float64  ref, the decayed sums, the remembered ids' times, the drivers' ranks, times and
+#            pulls, peaks, history (its scores alone when its times are those of the newest
+#            ids remembered), measured bucket sums, and counters not exact as float16
+#   uint64   the remembered ids' hashes
+#   float16  the bucket counters (whole numbers, exact up to 2048)
+#   uint8    words by their code in _WORDS, then which bucket fields are stored (unless only
+#            events are)
+#   JSON     the other strings and small numbers, and what is rare or optional (tickets,
+#            profile, alerts)
+# Floats go in as their bytes: exact, 8 bytes where JSON took up to 24, and no text to write
+# or parse. Python's cost here is per call, not per value, so each part goes in and out in a
+# few calls that loop in C (a zip over iterators puts a driver's floats and strings back
+# together, for one). A state in the JSON format of earlier code starts with "{".
+_FORMAT_1: Final = 1
+_HEADER: Final = struct.Struct("<BBHHHHI")  # version, flags, then the sections' lengths
+# flags
+_HISTORY_IN_SEEN, _EVENTS_ONLY, _COUNTS_AS_FLOAT64 = 1, 2, 4
+
+#: Format 1's dictionary: words a state repeats, by a one-byte code (their position). Append
+#: only: a stored code must keep its word. Other words are written out (code 255).
+_WORDS: Final = (
+    # components
+    *("survey", "service", "sentiment", "friction", "commercial", "engagement"),
+    # breakdown keys
+    *("stage:awareness", "stage:consideration", "stage:purchase", "stage:usage"),
+    *("stage:repurchase", "stage:leaving", "channel:web", "channel:app", "channel:email"),
+    *("channel:sms", "channel:phone", "channel:chat", "channel:store", "channel:staff"),
+    *("channel:social", "channel:ads", "channel:review_site", "channel:delivery"),
+    *("channel:other", "interaction:direct", "interaction:indirect", "dimension:sense"),
+    *("dimension:feel", "dimension:think", "dimension:act", "dimension:relate"),
+    # event types
+    *("ad_impression", "ad_click", "page_view", "product_view", "search", "signup", "login"),
+    *("app_open", "feature_used", "email_opened", "email_unsubscribed", "store_visit"),
+    *("cart_add", "checkout_started", "purchase", "delivery_completed", "subscription_renewed"),
+    *("return_requested", "refund_issued", "subscription_cancelled", "ticket_opened"),
+    *("ticket_reopened", "ticket_resolved", "call_completed", "call_abandoned"),
+    *("chat_completed", "complaint", "payment_failed", "login_failed", "app_error"),
+    *("checkout_slow", "delivery_delayed", "delivery_failed", "nps_response", "csat_response"),
+    *("ces_response", "review", "social_mention"),
+)
+_CODES: Final = {word: code for code, word in enumerate(_WORDS)}
+_OTHER: Final = 255
+_FIELDS: Final = len(BUCKET_FIELDS)
+_EVENTS: Final = BUCKET_FIELDS.index("events")
+_SUMS: Final = tuple(BUCKET_FIELDS.index(name) for name in ("ces_sum", "ttr_sum"))
+#: bucket fields that count (whole numbers) rather than sum measured values
+_COUNTERS: Final = tuple(i for i in range(_FIELDS) if i not in _SUMS)
+_IS_COUNTER: Final = bytes(i in _COUNTERS for i in range(_FIELDS))
+_IS_SUM: Final = bytes(i in _SUMS for i in range(_FIELDS))
+_EVENTS_STORED: Final = bytes(i == _EVENTS for i in range(_FIELDS))
+_BEFORE_EVENTS: Final = (0.0,) * _EVENTS
+_AFTER_EVENTS: Final = (0.0,) * (_FIELDS - _EVENTS - 1)
+
+
+def _encode(s: CustomerState) -> bytes:
+    seen, buckets, history = s.seen, s.buckets, s.history
+    drivers = s.negative_drivers + s.positive_drivers
+    flags = 0
+    seen_times = list(seen.values())
+    n_history = len(history)
+    # scored in the order they happened, the history's times are those of the newest events
+    # remembered (a -0.0 would pass for 0.0 here, so zeros keep their own)
+    history_times = [t for t, _ in history]
+    if history_times == seen_times[len(seen_times) - n_history :] and 0.0 not in history_times:
+        flags |= _HISTORY_IN_SEEN
+        history_floats: Iterable[float] = [score for _, score in history]
+    else:
+        history_floats = chain.from_iterable(history)
+    words = [*s.breakdown, *[x for d in drivers for x in (d[2], d[4])]]  # types, components
+    try:
+        codes = bytes(map(_CODES.__getitem__, words))
+        others = []
+    except KeyError:  # a word format 1 has no code for: written out
+        codes = bytes(map(_CODES.get, words, repeat(_OTHER)))
+        others = [word for word in words if word not in _CODES]
+    floats = [
+        s.ref,
+        *s.component_sum,
+        *s.component_evidence,
+        *chain.from_iterable(s.breakdown.values()),
+        *seen_times,
+        *[x for d in drivers for x in (d[0], d[3], d[5])],  # rank, occurred_at, pull
+        *chain.from_iterable(s.peaks),
+        *history_floats,
+    ]
+    counts: list[float] = []
+    if buckets:
+        columns = list(zip(*buckets.values()))  # noqa: B905 (every bucket has every field)
+        stored = bytes(map(any, columns))  # counters start at 0.0 and only grow
+        if stored == _EVENTS_STORED:
+            flags |= _EVENTS_ONLY  # the usual day: events, nothing else
+            counts = list(columns[_EVENTS])
+        else:
+            codes += stored
+            counts = [*chain.from_iterable(compress(columns, map(and_, stored, _IS_COUNTER)))]
+            floats += chain.from_iterable(compress(columns, map(and_, stored, _IS_SUM)))
+    halves = _layout(f"<{len(counts)}e")
+    try:  # whole numbers up to 2048 are exact as float16
+        small = halves.pack(*counts)
+        exact = halves.unpack(small) == tuple(counts)
+    except OverflowError:
+        exact = False
+    if not exact:
+        flags |= _COUNTS_AS_FLOAT64
+        floats += counts
+        small = b""
+    skeleton = orjson.dumps(
+        (
+            s.customer_id,
+            len(s.component_sum),
+            len(s.component_evidence),
+            len(s.breakdown),
+            len(s.negative_drivers),
+            len(s.peaks),
+            n_history,
+            others,
+            [x for d in drivers for x in (d[1], d[6])],  # event_id, reason
+            list(buckets),
+            s.nps_latest,
+            s.tickets,
+            s.score,
+            s.band,
+            s.risk_alerted,
+            s.last_alerts,
+            s.event_count,
+            s.profile,
+            s.last_event_id,
+            s.last_event_type,
+            s.rhythm_days,
+            s.active_days,
+            s.last_active_day,
+            s.silent_alerted,
         )
+    )
+    n_floats, n_seen = len(floats), len(seen)
+    return b"".join(
+        (
+            _HEADER.pack(_FORMAT_1, flags, n_floats, n_seen, len(small), len(codes), len(skeleton)),
+            _layout(f"<{n_floats}d{n_seen}Q").pack(*floats, *seen),
+            small,
+            codes,
+            skeleton,
+        )
+    )
+
+
+def _layout(form: str) -> struct.Struct:
+    """A struct for a run of numbers; the same few lengths come back, so each is built once."""
+    layout = _LAYOUTS.get(form)
+    if layout is None:
+        if len(_LAYOUTS) >= 4096:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[form] = struct.Struct(form)
+    return layout
+
+
+_LAYOUTS: dict[str, struct.Struct] = {}
+
+
+def _decode(data: bytes) -> CustomerState:
+    _, flags, n_floats, n_seen, n_small, n_codes, n_skeleton = _HEADER.unpack_from(data)
+    at = _HEADER.size
+    numbers = _layout(f"<{n_floats}d{n_seen}Q").unpack_from(data, at)
+    at += 8 * (n_floats + n_seen)
+    small = _layout(f"<{n_small // 2}e").unpack_from(data, at)
+    at += n_small
+    codes = data[at : at + n_codes]
+    (
+        customer_id,
+        n_sum,
+        n_evidence,
+        n_breakdown,
+        n_negative,
+        n_peaks,
+        n_history,
+        others,
+        texts,
+        days,
+        nps,
+        tickets,
+        score,
+        band,
+        risk_alerted,
+        last_alerts,
+        event_count,
+        profile,
+        last_event_id,
+        last_event_type,
+        rhythm_days,
+        active_days,
+        last_active_day,
+        silent_alerted,
+    ) = orjson.loads(data[at + n_codes : at + n_codes + n_skeleton])
+    values = numbers[:n_floats]
+    n_drivers = len(texts) // 2
+    n_words = n_breakdown + 2 * n_drivers
+    if others:
+        spelled = iter(others)
+        words = [next(spelled) if code == _OTHER else _WORDS[code] for code in codes[:n_words]]
+    else:
+        words = [_WORDS[code] for code in codes[:n_words]]
+    # the floats, in the order written
+    v = 1 + n_sum + n_evidence
+    pairs = iter(values[v : v + 2 * n_breakdown])
+    v += 2 * n_breakdown
+    seen_times = values[v : v + n_seen]
+    v += n_seen
+    driver_floats = iter(values[v : v + 3 * n_drivers])
+    v += 3 * n_drivers
+    spelled, said = iter(words[n_breakdown:]), iter(texts)
+    drivers = list(
+        zip(driver_floats, said, spelled, driver_floats, spelled, driver_floats, said)  # noqa: B905
+    )
+    peak_floats = iter(values[v : v + 2 * n_peaks])
+    v += 2 * n_peaks
+    if flags & _HISTORY_IN_SEEN:
+        history = list(zip(seen_times[n_seen - n_history :], values[v : v + n_history]))  # noqa: B905
+        v += n_history
+    else:
+        history_floats = iter(values[v : v + 2 * n_history])
+        history = list(zip(history_floats, history_floats))  # noqa: B905
+        v += 2 * n_history
+    buckets: dict[int, list[float]] = {}
+    if days:
+        n_days = len(days)
+        if flags & _EVENTS_ONLY:
+            stored, n_counted = _EVENTS_STORED, n_days
+        else:
+            stored = codes[n_words:]
+            n_counted = n_days * sum(map(and_, stored, _IS_COUNTER))
+        # counters are the last floats when not exact as float32, after the measured sums
+        counts = values[n_floats - n_counted :] if flags & _COUNTS_AS_FLOAT64 else small
+        rows: Iterable[list[float]]
+        if flags & _EVENTS_ONLY:
+            rows = [[*_BEFORE_EVENTS, events, *_AFTER_EVENTS] for events in counts]
+        else:
+            zeros = (0.0,) * n_days
+            columns: list[Sequence[float]] = [zeros] * _FIELDS
+            for i in _COUNTERS:
+                if stored[i]:
+                    columns[i], counts = counts[:n_days], counts[n_days:]
+            for i in _SUMS:
+                if stored[i]:
+                    columns[i] = values[v : v + n_days]
+                    v += n_days
+            rows = map(list, zip(*columns))  # noqa: B905 (all n_days long)
+        buckets = dict(zip(days, rows))  # noqa: B905
+    return CustomerState(
+        customer_id,
+        values[0],
+        list(values[1 : 1 + n_sum]),
+        list(values[1 + n_sum : 1 + n_sum + n_evidence]),
+        dict(zip(words[:n_breakdown], map(list, zip(pairs, pairs)))),  # noqa: B905
+        buckets,
+        (nps[0], nps[1], nps[2]) if nps else None,
+        tickets,
+        dict(zip(numbers[n_floats:], seen_times)),  # noqa: B905
+        drivers[:n_negative],
+        drivers[n_negative:],
+        list(zip(peak_floats, peak_floats)),  # noqa: B905
+        score,
+        band,
+        risk_alerted,
+        last_alerts,
+        event_count,
+        profile,
+        last_event_id,
+        last_event_type,
+        rhythm_days,
+        active_days,
+        last_active_day,
+        silent_alerted,
+        history,
+    )
+
+
+def _from_json(data: bytes) -> CustomerState:
+    """A state in the JSON format of earlier code, as changelogs may still hold."""
+    d = orjson.loads(data)
+    nps = d["n"]
+    return CustomerState(
+        customer_id=d["c"],
+        ref=d["r"],
+        component_sum=d["cs"],
+        component_evidence=d["ce"],
+        breakdown=d["b"],
+        buckets={int(day): counts for day, counts in d["k"]},
+        nps_latest=(nps[0], nps[1], nps[2]) if nps else None,
+        tickets=d["t"],
+        seen={int(h): t for h, t in d["s"]},
+        negative_drivers=[tuple(x) for x in d["dn"]],
+        positive_drivers=[tuple(x) for x in d["dp"]],
+        peaks=[(t, s) for t, s in d["p"]],
+        score=d["sc"],
+        band=d["bd"],
+        risk_alerted=d["ra"],
+        last_alerts=d["la"],
+        event_count=d["ec"],
+        profile=d["pf"],
+        last_event_id=d["li"],
+        last_event_type=d["lt"],
+        rhythm_days=d["rd"],
+        active_days=d["ad"],
+        last_active_day=d["lad"],
+        silent_alerted=d["sa"],
+        history=[(t, s) for t, s in d["h"]],
+    )
