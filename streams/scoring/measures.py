@@ -107,7 +107,8 @@ def window_columns(buckets: list[list[float]]) -> list[tuple[float, ...]]:
 
 def active_days(columns: list[tuple[float, ...]]) -> int:
     """Days with at least one event among a window's buckets (`window_columns`)."""
-    return sum(map(_POSITIVE, columns[_EVENTS]))
+    events = columns[_EVENTS]
+    return len(events) - events.count(0.0)  # counts of events: whole numbers, never below 0
 
 
 def add_window_measures(
@@ -149,4 +150,3 @@ _FIGURES: Final = (
     "ttr_mean_seconds",
 )
 _NAMES: dict[str, tuple[str, ...]] = {}
-_POSITIVE: Final = (0.0).__lt__  # 0.0 < x: x > 0

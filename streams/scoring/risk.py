@@ -27,15 +27,16 @@ def next_band(current: str | None, score: float, card: Scorecard) -> str:
 
     A customer hovering on a line therefore does not flap between two bands.
     """
+    floors = card.band_floors
     raw = BANDS[0]
     for band in BANDS:
-        if score >= card.band_floor(band):
+        if score >= floors[band]:
             raw = band
     if current is None or _RANK[raw] <= _RANK[current]:
         return raw
     climbed = current
     for band in BANDS[_RANK[current] + 1 :]:
-        if score >= card.band_floor(band) + card.band_margin:
+        if score >= floors[band] + card.band_margin:
             climbed = band
     return climbed
 
