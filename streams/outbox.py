@@ -148,7 +148,7 @@ class Outbox:
 
 
 #: Bytes a batch holds before it sends them.
-HELD_BYTES: Final = 4 * 1024 * 1024
+HELD_BYTES: Final = 1024 * 1024
 
 #: Bytes sent before waiting for Kafka's acknowledgement. A quota (`producer_byte_rate`)
 #: throttles a client once it has written, so what a single large request carries gets through
