@@ -1,4 +1,4 @@
-"""Input that arrives while a rebalance settles must reach the agents, not be dropped.
+"""Input that arrives while a rebalance settles must be handled, not dropped.
 
 Faust (0.15, with aiokafka 0.14) relies on "seek to the committed offset" after a rebalance to
 read again whatever it threw away on the way, and loses records three ways when that is not
@@ -18,7 +18,8 @@ lost in about half the runs, on never-committed partitions and committed ones al
    fetched during the seek waits in Faust's conductor, ahead of the queue, and enters the queue
    after the clear, in order. The stream queues are empty at that point (stream partitions stay
    paused from the assignment on), so no stream meets an event while flow is suspended (it
-   would skip and ack it).
+   would skip and ack it). The worker's input takes no queue (`streams.intake`), but a batch
+   fetched meanwhile waits for flow control the same way, and is handled after the seek.
 2. aiokafka's `Fetcher.fetched_records(partitions)` returns every partition's records when
    `partitions` is empty, and Faust hands it its live set of unpaused partitions, which the
    recovery can empty while a fetch waits (it pauses the changelog partitions it has read while
