@@ -116,6 +116,7 @@ class _Handling:
                     if outbox.full:
                         await outbox.flush()
             intake.set_source(None)
+            p.telemetry.flush()
             await batch.settle()  # its output acknowledged, then its states written
         except Exception:
             log.critical(
@@ -276,9 +277,7 @@ class _Handling:
         update = outcome.update
         update["updated_at"] = self.stamp
         batch.outbox.add(p.settings.topic_scores, key, orjson.dumps(update))
-        telemetry.score_updates.inc()
-        telemetry.score.observe(update["score"])
-        telemetry.event_lag.observe(max(0.0, self.now - interaction.occurred_at))
+        telemetry.score_update(update["score"], max(0.0, self.now - interaction.occurred_at))
         p.index.observe(state.customer_id, state.band, state.score, was=was)
         if interaction.occurred_at > p.clock:
             p.clock = interaction.occurred_at

@@ -102,6 +102,8 @@ class Telemetry:
             for c in (*CHANNELS, "none")
             for o in OUTCOMES
         }
+        self._tally: dict[tuple[str, str, str], int] = {}
+        self._updates = 0
         self._invalid_children: dict[tuple[str, str], Counter] = {}
         self._alert_children = {
             (k, s): self._alerts.labels(k, s) for k in ALERT_KINDS for s in SEVERITIES
@@ -114,12 +116,31 @@ class Telemetry:
             self._customers_by_band.labels(band)
 
     def event(self, event_type: str, channel: str | None, outcome: str) -> None:
+        """An interaction event read, counted at the next `flush()`."""
         key = (
             event_type if event_type in EVENT_TYPES else "other",
             channel if channel in CHANNELS else "none",
             outcome,
         )
-        self._event_children[key].inc()
+        tally = self._tally
+        tally[key] = tally.get(key, 0) + 1
+
+    def score_update(self, score: float, lag: float) -> None:
+        """A score update published, for a `score` and an event-time `lag` in seconds."""
+        self._updates += 1
+        self.score.observe(score)
+        self.event_lag.observe(lag)
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush to the counters (once a batch: a
+        counter's lock costs more than the count)."""
+        children = self._event_children
+        for key, n in self._tally.items():
+            children[key].inc(n)
+        self._tally.clear()
+        if self._updates:
+            self.score_updates.inc(self._updates)
+            self._updates = 0
 
     def invalid(self, reason: str, topic: str, *, counted: bool = False) -> None:
         """A dead-lettered message; `counted`: already in `cx_events` under its own outcome
@@ -143,6 +164,7 @@ class Telemetry:
             self._customers_by_band.labels(band).set_function(_counter_of(count, band))
 
     def render(self) -> bytes:
+        self.flush()
         return generate_latest(self.registry)
 
 
