@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     )
 
     batch_size: int = Field(
-        1000,
+        2000,
         ge=1,
         le=100_000,
         description="Most input records the worker handles and settles at once.",
