@@ -64,8 +64,12 @@ class StateTable(faust.Table):  # type: ignore[type-arg]
         return value
 
     async def write(self, rows: Sequence[tuple[str, int, bytes]], sources: set[str]) -> None:
-        """Store each (key, partition, bytes) and wait until the changelog has them all.
+        """Write each (key, partition, bytes) to the changelog and, once Kafka has them all,
+        to the store.
 
+        In that order: a RocksDB store outlives a crash, and a state it held that the
+        changelog never got would hide the input behind it (read again, its events are
+        duplicates) from whichever worker recovers the partition from the changelog next.
         `sources`: the topics whose input caused the writes; each must have as many
         partitions as the changelog (Faust's check, made at their first write). Raises what a
         failed changelog send raised.
@@ -73,29 +77,29 @@ class StateTable(faust.Table):  # type: ignore[type-arg]
         for topic in sources:
             self._verify_source_topic_partitions(topic)
         store: Any = self.data
+        written: dict[TP, int] = {}
+        if self.app.in_transaction:
+            for key, partition, value in rows:
+                self.send_changelog(partition, key, value)
+            await self.changelog_acknowledged()  # Faust persists the offsets on commit
+        else:
+            outbox = Outbox(self.app)
+            topic, encode = self.changelog_topic_name, store._encode_key  # as Faust keys them
+            for key, partition, value in rows:
+                outbox.add(topic, encode(key), value, partition=partition)
+            written = await outbox.flush()
         if isinstance(store, MemoryStore):
             memory = store.data
             for key, _partition, value in rows:
                 memory[key] = value
-        else:
-            key_index = store._key_index
-            for key, partition, value in rows:
-                encoded = store._encode_key(key)
-                store._db_for_partition(partition).put(encoded, value)
-                key_index[encoded] = partition
-        if self.app.in_transaction:
-            for key, partition, value in rows:
-                self.send_changelog(partition, key, value)
-            await self.changelog_acknowledged()
             return
-        outbox = Outbox(self.app)
-        topic, encode = self.changelog_topic_name, store._encode_key  # as Faust keys them
+        key_index = store._key_index
         for key, partition, value in rows:
-            outbox.add(topic, encode(key), value, partition=partition)
-        written = await outbox.flush()
-        if not isinstance(store, MemoryStore):
-            for tp, offset in written.items():
-                store.set_persisted_offset(TP(tp.topic, tp.partition), offset)
+            encoded = store._encode_key(key)
+            store._db_for_partition(partition).put(encoded, value)
+            key_index[encoded] = partition
+        for tp, offset in written.items():  # as Faust's changelog callback does
+            store.set_persisted_offset(TP(tp.topic, tp.partition), offset)
 
     def _verify_source_topic_partitions(self, source_topic: str) -> None:
         consumer = self.app.consumer

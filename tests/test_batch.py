@@ -65,12 +65,13 @@ def test_settled_only_once_the_output_and_then_the_changelog_write_are_acknowled
         kafka.flushes[0][1].set_result(None)
         for _ in range(5):
             await asyncio.sleep(0)
-        assert table.read("C-1", 1) is not None  # written, but not yet in Kafka
         changelog = table.changelog_topic_name
         assert kafka.flushes[1][0] == [(changelog, b'"C-1"', 1)]  # keyed as Faust keys it
+        assert table.read("C-1", 1) is None  # the store only once the changelog has it
         assert not task.done()
         kafka.flushes[1][1].set_result(None)
         await asyncio.wait_for(task, 1)
+        assert table.read("C-1", 1) is not None
 
     asyncio.run(run())
 
