@@ -15,15 +15,18 @@ import asyncio
 import inspect
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import faust
 from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import KafkaError
 
 from streams.scoring.interaction import format_time
 
-__all__ = ["BrokerHealth", "metadata_client", "probe", "watch"]
+__all__ = ["BrokerHealth", "ProbeClient", "metadata_client", "probe", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +84,33 @@ class BrokerHealth:
         }
 
 
-def metadata_client(app: faust.App) -> AIOKafkaClient:
-    """A new client to the app's brokers, with its producer's settings (call it on the loop)."""
+class ProbeClient(AIOKafkaClient):  # type: ignore[misc]
+    """A client whose metadata requests name `topics` only (all of them without any).
+
+    A cluster's whole metadata can run to thousands of topics, and a probe every couple of
+    seconds need not make a broker list them, nor the worker decode them.
+    """
+
+    def __init__(self, *, topics: Sequence[str] = (), **settings: Any) -> None:
+        super().__init__(**settings)
+        self._probe_topics = list(topics)
+
+    async def fetch_all_metadata(self) -> ClusterMetadata:
+        if not self._probe_topics:
+            return await super().fetch_all_metadata()
+        metadata = ClusterMetadata(metadata_max_age_ms=self._metadata_max_age_ms)
+        if not await self._metadata_update(metadata, self._probe_topics):
+            raise KafkaError("Unable to get cluster metadata over all known brokers")
+        return metadata
+
+
+def metadata_client(app: faust.App, topics: Sequence[str] = ()) -> ProbeClient:
+    """A new client to the app's brokers, with its producer's settings (call it on the loop);
+    its metadata requests name `topics` only."""
     producer: Any = app.producer
     settings = {**producer._settings_default(), **producer._settings_auth()}
     accepted = inspect.signature(AIOKafkaClient).parameters.keys() - {"api_version"}
-    return AIOKafkaClient(**{k: v for k, v in settings.items() if k in accepted})
+    return ProbeClient(topics=topics, **{k: v for k, v in settings.items() if k in accepted})
 
 
 async def probe(client: Any, timeout: float = PROBE_TIMEOUT) -> bool:
@@ -106,15 +130,18 @@ async def probe(client: Any, timeout: float = PROBE_TIMEOUT) -> bool:
     return True
 
 
-def watch(app: faust.App, interval: float = PROBE_INTERVAL) -> BrokerHealth:
-    """Probe the brokers every `interval` seconds while the app runs; returns what it finds."""
+def watch(
+    app: faust.App, interval: float = PROBE_INTERVAL, topics: Sequence[str] = ()
+) -> BrokerHealth:
+    """Probe the brokers every `interval` seconds while the app runs, asking for the metadata
+    of `topics`; returns what it finds."""
     health = BrokerHealth()
     clients: list[AIOKafkaClient] = []
 
     @app.timer(interval=interval, name="broker_probe")  # type: ignore[untyped-decorator]
     async def broker_probe() -> None:
         if not clients:
-            clients.append(metadata_client(app))
+            clients.append(metadata_client(app, topics))
         health.record(await probe(clients[0]), time.time())
 
     async def close(_: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

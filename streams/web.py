@@ -93,7 +93,7 @@ def _error(
 
 def register(p: Processor) -> None:
     app = p.app
-    broker = health.watch(app)
+    broker = health.watch(app, topics=[p.settings.keyed_topic])
 
     @app.page("/customers/{customer_id}")
     class CustomerView(View):
