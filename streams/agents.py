@@ -142,9 +142,7 @@ class _Handling:
                 headers=record.headers,
             )
             if isinstance(parsed, Rejection):
-                self.dead_letter(
-                    batch, parsed, _source(record), record.key, record.value, record.headers
-                )
+                self.reject(batch, parsed, record, headers=record.headers)
                 return
             body, interaction = parsed
             if self.scored_here(batch, tp, interaction.customer_id):
@@ -152,14 +150,7 @@ class _Handling:
             else:
                 self.forward(batch, "interaction", interaction.customer_id, record, body)
         except Exception as exc:  # the worker never dies on one message
-            self.dead_letter(
-                batch,
-                _processing_error(exc),
-                _source(record),
-                record.key,
-                record.value,
-                record.headers,
-            )
+            self.reject(batch, _processing_error(exc), record, headers=record.headers)
 
     def profile_in(self, batch: Batch, tp: TP, record: Any) -> None:
         if record.value is None:
@@ -171,9 +162,7 @@ class _Handling:
             )
             if isinstance(parsed, Rejection):
                 telemetry.profile("dead_lettered")
-                self.dead_letter(
-                    batch, parsed, _source(record), record.key, record.value, label="customers"
-                )
+                self.reject(batch, parsed, record, label="customers")
                 return
             body, profile = parsed
             if self.scored_here(batch, tp, profile.customer_id):
@@ -183,14 +172,7 @@ class _Handling:
                 self.forward(batch, "profile", profile.customer_id, record, body)
             telemetry.profile("accepted")
         except Exception as exc:
-            self.dead_letter(
-                batch,
-                _processing_error(exc),
-                _source(record),
-                record.key,
-                record.value,
-                label="customers",
-            )
+            self.reject(batch, _processing_error(exc), record, label="customers")
 
     def keyed_in(self, batch: Batch, tp: TP, record: Any) -> None:
         envelope: dict[str, Any] = {}
@@ -307,6 +289,20 @@ class _Handling:
             if outcome.alerts:
                 batch.changed(outcome.state, tp)
                 self.publish_alerts(batch, customer_id.encode(), outcome.alerts)
+
+    def reject(
+        self,
+        batch: Batch,
+        rejection: Rejection,
+        record: Any,
+        *,
+        label: str = "interactions",
+        headers: Any = None,
+    ) -> None:
+        """Dead-letter an input record as it was read."""
+        self.dead_letter(
+            batch, rejection, _source(record), record.key, record.value, headers, label=label
+        )
 
     def dead_letter(
         self,
