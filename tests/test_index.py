@@ -56,3 +56,28 @@ def test_silence_watch_keeps_one_entry_per_customer() -> None:
     watch.watch(0, "a", 300.0)
     assert watch.pop_due(0, 250.0) == []
     assert watch.pop_due(0, 300.0) == ["a"]
+
+
+def test_silence_watch_agrees_with_a_plain_model_over_random_steps() -> None:
+    import random
+
+    from streams.index import SilenceWatch
+
+    rng = random.Random(3)
+    watch = SilenceWatch()
+    model: dict[int, dict[str, float]] = {0: {}, 1: {}}
+    for _ in range(5000):
+        partition = rng.randrange(2)
+        if rng.random() < 0.8:
+            customer, deadline = f"c{rng.randrange(50)}", float(rng.randrange(1000))
+            watch.watch(partition, customer, deadline)
+            known = model[partition].get(customer)
+            model[partition][customer] = deadline if known is None else min(known, deadline)
+        else:
+            clock = float(rng.randrange(1000))
+            due = sorted((d, c) for c, d in model[partition].items() if d <= clock)
+            assert watch.pop_due(partition, clock) == [c for _, c in due]
+            for _, c in due:
+                del model[partition][c]
+        expected = min(model[partition].values()) if model[partition] else None
+        assert watch.next_due(partition) == expected
