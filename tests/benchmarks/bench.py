@@ -877,7 +877,7 @@ def phase_rocksdb(run: Run) -> None:
         f"RSS {_mib(first['rss_bytes'] if first else None)} at 10 % -> {_mib(end.rss)} at the "
         f"end"
         + (f" (x{flatness:.2f})" if flatness else "")
-        + (f", {growth:,.0f} bytes more per customer" if growth is not None else "")
+        + (f", {growth:+,.0f} bytes per customer" if growth is not None else "")
         + f"; data dir {_mib(data_bytes)}"
     )
     _say_cpu(core)

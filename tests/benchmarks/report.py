@@ -372,7 +372,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| RocksDB worker (1 core) | {rocks['events_per_second']:,.0f} events/s, "
             f"{rocks['customers_tracked']:,} customers, RSS x{rocks['flatness']:.2f} "
-            f"from 10 % to 100 % (+{rocks['rss_growth_per_customer_bytes'] or 0:,.0f} bytes "
+            f"from 10 % to 100 % ({rocks['rss_growth_per_customer_bytes'] or 0:+,.0f} bytes "
             "per customer) |"
             if rocks["flatness"] is not None
             else "| RocksDB worker | no series |"
