@@ -16,7 +16,16 @@ from typing import Any, Final, NamedTuple
 
 from streams.scoring.interaction import Interaction, Profile, format_time
 from streams.scoring.measures import (
-    BUCKET_FIELDS,
+    CES_EASY,
+    CES_RESPONSES,
+    CES_SUM,
+    COMPLAINTS,
+    CSAT_RESPONSES,
+    CSAT_SATISFIED,
+    EVENTS,
+    TICKETS_OPENED,
+    TTR_COUNT,
+    TTR_SUM,
     WINDOWS,
     active_days,
     add_window_measures,
@@ -46,17 +55,6 @@ DAY: Final = 86400.0
 _HORIZON_DAYS: Final = max(WINDOWS)
 #: the windows of the score update, and the two the lapse compares (the last 7 and 30 days)
 _SPANS: Final = tuple(dict.fromkeys((*WINDOWS, 7, 30)))
-_FIELD: Final = {name: i for i, name in enumerate(BUCKET_FIELDS)}
-_CSAT_RESPONSES: Final = _FIELD["csat_responses"]
-_CSAT_SATISFIED: Final = _FIELD["csat_satisfied"]
-_CES_RESPONSES: Final = _FIELD["ces_responses"]
-_CES_SUM: Final = _FIELD["ces_sum"]
-_CES_EASY: Final = _FIELD["ces_easy"]
-_TICKETS_OPENED: Final = _FIELD["tickets_opened"]
-_COMPLAINTS: Final = _FIELD["complaints"]
-_TTR_COUNT: Final = _FIELD["ttr_count"]
-_TTR_SUM: Final = _FIELD["ttr_sum"]
-_EVENTS: Final = _FIELD["events"]
 
 
 @dataclass(slots=True)
@@ -226,8 +224,8 @@ def _in_window(state: CustomerState, t: float) -> bool:
 def _count_resolution(state: CustomerState, done: Resolution, card: Scorecard) -> None:
     if _in_window(state, done.resolved_at):
         bucket = state.new_bucket(int(done.resolved_at // DAY))
-        bucket[_TTR_COUNT] += 1.0
-        bucket[_TTR_SUM] += done.seconds
+        bucket[TTR_COUNT] += 1.0
+        bucket[TTR_SUM] += done.seconds
 
 
 def _count_measures(state: CustomerState, event: Interaction, card: Scorecard) -> None:
@@ -240,20 +238,20 @@ def _count_measures(state: CustomerState, event: Interaction, card: Scorecard) -
     if not _in_window(state, t):
         return
     bucket = state.new_bucket(int(t // DAY))
-    bucket[_EVENTS] += 1.0
+    bucket[EVENTS] += 1.0
     if event.csat is not None:
-        bucket[_CSAT_RESPONSES] += 1.0
+        bucket[CSAT_RESPONSES] += 1.0
         if csat_satisfied(event.csat):
-            bucket[_CSAT_SATISFIED] += 1.0
+            bucket[CSAT_SATISFIED] += 1.0
     if event.ces is not None:
-        bucket[_CES_RESPONSES] += 1.0
-        bucket[_CES_SUM] += event.ces
+        bucket[CES_RESPONSES] += 1.0
+        bucket[CES_SUM] += event.ces
         if event.ces >= 5:
-            bucket[_CES_EASY] += 1.0
+            bucket[CES_EASY] += 1.0
     if event.type == "ticket_opened":
-        bucket[_TICKETS_OPENED] += 1.0
+        bucket[TICKETS_OPENED] += 1.0
     elif event.type == "complaint":
-        bucket[_COMPLAINTS] += 1.0
+        bucket[COMPLAINTS] += 1.0
 
 
 def _points(pull: float, card: Scorecard) -> float:

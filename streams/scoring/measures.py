@@ -17,6 +17,16 @@ from streams.scoring.rounding import round_to
 
 __all__ = [
     "BUCKET_FIELDS",
+    "CES_EASY",
+    "CES_RESPONSES",
+    "CES_SUM",
+    "COMPLAINTS",
+    "CSAT_RESPONSES",
+    "CSAT_SATISFIED",
+    "EVENTS",
+    "TICKETS_OPENED",
+    "TTR_COUNT",
+    "TTR_SUM",
     "WINDOWS",
     "active_days",
     "add_to_bucket",
@@ -43,16 +53,17 @@ BUCKET_FIELDS: Final = (
     "events",
 )
 _INDEX: Final = {name: i for i, name in enumerate(BUCKET_FIELDS)}
-_CSAT_RESPONSES: Final = _INDEX["csat_responses"]
-_CSAT_SATISFIED: Final = _INDEX["csat_satisfied"]
-_CES_RESPONSES: Final = _INDEX["ces_responses"]
-_CES_SUM: Final = _INDEX["ces_sum"]
-_CES_EASY: Final = _INDEX["ces_easy"]
-_TICKETS_OPENED: Final = _INDEX["tickets_opened"]
-_COMPLAINTS: Final = _INDEX["complaints"]
-_TTR_COUNT: Final = _INDEX["ttr_count"]
-_TTR_SUM: Final = _INDEX["ttr_sum"]
-_EVENTS: Final = _INDEX["events"]
+#: where each field is in a bucket
+CSAT_RESPONSES: Final = _INDEX["csat_responses"]
+CSAT_SATISFIED: Final = _INDEX["csat_satisfied"]
+CES_RESPONSES: Final = _INDEX["ces_responses"]
+CES_SUM: Final = _INDEX["ces_sum"]
+CES_EASY: Final = _INDEX["ces_easy"]
+TICKETS_OPENED: Final = _INDEX["tickets_opened"]
+COMPLAINTS: Final = _INDEX["complaints"]
+TTR_COUNT: Final = _INDEX["ttr_count"]
+TTR_SUM: Final = _INDEX["ttr_sum"]
+EVENTS: Final = _INDEX["events"]
 
 #: The rolling event-time windows of the score update's counts and rates, in days.
 WINDOWS: Final = (7, 30)
@@ -107,7 +118,7 @@ def window_columns(buckets: list[list[float]]) -> list[tuple[float, ...]]:
 
 def active_days(columns: list[tuple[float, ...]]) -> int:
     """Days with at least one event among a window's buckets (`window_columns`)."""
-    events = columns[_EVENTS]
+    events = columns[EVENTS]
     return len(events) - events.count(0.0)  # counts of events: whole numbers, never below 0
 
 
@@ -124,18 +135,18 @@ def add_window_measures(
         names = _NAMES[suffix] = tuple(f"{name}_{suffix}" for name in _FIGURES)
     # Counters only ever grow by 1, so their sums are whole numbers, exact in any order; the
     # two sums of measured values are added in bucket order, one bucket after another.
-    csat_n = int(sum(columns[_CSAT_RESPONSES]))
-    ces_n = int(sum(columns[_CES_RESPONSES]))
-    ttr_n = int(sum(columns[_TTR_COUNT]))
+    csat_n = int(sum(columns[CSAT_RESPONSES]))
+    ces_n = int(sum(columns[CES_RESPONSES]))
+    ttr_n = int(sum(columns[TTR_COUNT]))
     out[names[0]] = active_days(columns) if active is None else active
     out[names[1]] = csat_n
-    out[names[2]] = round_to(sum(columns[_CSAT_SATISFIED]) / csat_n, 4) if csat_n else None
+    out[names[2]] = round_to(sum(columns[CSAT_SATISFIED]) / csat_n, 4) if csat_n else None
     out[names[3]] = ces_n
-    out[names[4]] = round_to(reduce(add, columns[_CES_SUM], 0.0) / ces_n, 3) if ces_n else None
-    out[names[5]] = round_to(sum(columns[_CES_EASY]) / ces_n, 4) if ces_n else None
-    out[names[6]] = int(sum(columns[_TICKETS_OPENED]))
-    out[names[7]] = int(sum(columns[_COMPLAINTS]))
-    out[names[8]] = round_to(reduce(add, columns[_TTR_SUM], 0.0) / ttr_n, 1) if ttr_n else None
+    out[names[4]] = round_to(reduce(add, columns[CES_SUM], 0.0) / ces_n, 3) if ces_n else None
+    out[names[5]] = round_to(sum(columns[CES_EASY]) / ces_n, 4) if ces_n else None
+    out[names[6]] = int(sum(columns[TICKETS_OPENED]))
+    out[names[7]] = int(sum(columns[COMPLAINTS]))
+    out[names[8]] = round_to(reduce(add, columns[TTR_SUM], 0.0) / ttr_n, 1) if ttr_n else None
 
 
 _FIGURES: Final = (
