@@ -77,27 +77,31 @@ class StateTable(faust.Table):  # type: ignore[type-arg]
         for topic in sources:
             self._verify_source_topic_partitions(topic)
         store: Any = self.data
+        encode = store._encode_key  # as Faust keys the changelog and RocksDB
+        encoded: list[bytes] | None = None
         written: dict[TP, int] = {}
         if self.app.in_transaction:
             for key, partition, value in rows:
-                self.send_changelog(partition, key, value)
+                self.send_changelog(partition, key, value)  # Faust encodes the key
             await self.changelog_acknowledged()  # Faust persists the offsets on commit
         else:
+            encoded = [encode(key) for key, _partition, _value in rows]
             outbox = Outbox(self.app)
-            topic, encode = self.changelog_topic_name, store._encode_key  # as Faust keys them
-            for key, partition, value in rows:
-                outbox.add(topic, encode(key), value, partition=partition)
+            topic = self.changelog_topic_name
+            for key_bytes, (_key, partition, value) in zip(encoded, rows, strict=True):
+                outbox.add(topic, key_bytes, value, partition=partition)
             written = await outbox.flush()
         if isinstance(store, MemoryStore):
             memory = store.data
             for key, _partition, value in rows:
                 memory[key] = value
             return
+        if encoded is None:
+            encoded = [encode(key) for key, _partition, _value in rows]
         key_index = store._key_index
-        for key, partition, value in rows:
-            encoded = store._encode_key(key)
-            store._db_for_partition(partition).put(encoded, value)
-            key_index[encoded] = partition
+        for key_bytes, (_key, partition, value) in zip(encoded, rows, strict=True):
+            store._db_for_partition(partition).put(key_bytes, value)
+            key_index[key_bytes] = partition
         for tp, offset in written.items():  # as Faust's changelog callback does
             store.set_persisted_offset(TP(tp.topic, tp.partition), offset)
 
