@@ -124,9 +124,9 @@ class SilenceWatch:
         deadlines = self._deadlines.get(partition)
         if not deadlines:
             return []
-        earliest = self.next_due(partition)
-        if earliest is None or earliest > clock:
-            return []
+        earliest = self._earliest.get(partition)
+        if earliest is not None and earliest > clock:
+            return []  # none due; without a known earliest, the scan below finds out
         due = sorted(
             [
                 (deadline, customer_id)
