@@ -29,7 +29,6 @@ __all__ = [
     "TTR_SUM",
     "WINDOWS",
     "active_days",
-    "add_to_bucket",
     "add_window_measures",
     "ces_easy_share",
     "csat_satisfied",
@@ -96,10 +95,6 @@ def ces_easy_share(scores: Iterable[int]) -> float | None:
     if not values:
         return None
     return sum(1 for s in values if s >= 5) / len(values)
-
-
-def add_to_bucket(bucket: list[float], name: str, amount: float = 1.0) -> None:
-    bucket[_INDEX[name]] += amount
 
 
 def window_measures(buckets: Iterable[list[float]], suffix: str) -> dict[str, float | int | None]:
