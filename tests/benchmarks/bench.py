@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -51,6 +52,7 @@ from tests.benchmarks.procs import (
     pinned_command,
 )
 from tests.benchmarks.report import judge, machine, write_markdown
+from tests.benchmarks.stage_worker import STAGES
 
 __all__ = ["main"]
 
@@ -59,6 +61,8 @@ FIXED_CLOCK: Final = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 DEFAULT_OUTPUT: Final = ROOT / "tests" / "benchmarks" / "results.json"
 DEFAULT_MARKDOWN: Final = ROOT / "BENCHMARKS.md"
 POLL_SECONDS: Final = 0.5
+#: the result line of a stage worker, in its log
+_STAGE_LINE: Final = re.compile(r'(\{"stage".*?\})')
 SMOKE: Final = {
     "events": 10_000,
     "customers": 1_000,
@@ -292,7 +296,13 @@ class Run:
             partitions=self.args.partitions,
         )
 
-    def worker(self, name: str, settings: Settings, store: str) -> WorkerProcess:
+    def worker(
+        self,
+        name: str,
+        settings: Settings,
+        store: str,
+        command: tuple[str, ...] = WorkerProcess.command,
+    ) -> WorkerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CX_")}
         port = free_port()
         env.update(
@@ -319,6 +329,7 @@ class Run:
             port=port,
             log_path=self.work_dir / f"worker-{name}.log",
             cpus=self.worker_cpus,
+            command=command,
         )
         self.workers.append(worker)
         return worker
@@ -529,6 +540,66 @@ def phase_raw(run: Run) -> None:
         f"{result['events_per_second']:,.0f} events/s"
     )
     run.results["raw"] = result
+
+
+def phase_stages(run: Run) -> None:
+    """The worker cut short after one stage of its input handling (the intake alone, then the
+    event contract too): how much of the time per event those take, on the same events."""
+    events = run.results["preload"]["events"]
+    raw_rate = run.results["raw"]["events_per_second"]
+    phase(
+        "stages",
+        f"the worker cut short after its intake, then after the contract, on CPU "
+        f"{_cpus(run.worker_cpus)}, reads {events:,} events each time",
+    )
+    base = run.settings("mem")
+    results: dict[str, Any] = {}
+    for stage in STAGES:
+        settings = base.model_copy(update={"app_id": f"{run.prefix}-stage-{stage}"})
+        command = ("-m", "tests.benchmarks.stage_worker", "--stage", stage, "--expect", str(events))
+        worker = run.worker(f"stage-{stage}", settings, "memory", command)
+        run.start(worker)
+        line = _stage_result(run, worker, settings)
+        run.stop(worker)
+        seconds = max(line["last_record_at"] - line["first_record_at"], 1e-6)
+        rate = (line["records"] - 1) / seconds
+        result = {
+            "records": line["records"],
+            "seconds": seconds,
+            "events_per_second": rate,
+            "ratio_to_raw": rate / raw_rate,
+            "percent_of_raw": 100 * rate / raw_rate,
+            "microseconds_per_event": 1e6 / rate,
+            "timing": "from the first record handled to the last, by the worker's clock",
+        }
+        results[stage] = result
+        say(
+            f"  {stage}: {result['records']:,} events in {result['seconds']:.2f} s: "
+            f"{rate:,.0f} events/s = {100 * rate / raw_rate:.1f} % of the raw ceiling, "
+            f"{1e6 / rate:.1f} µs per event"
+        )
+    run.results["stages"] = results
+
+
+def _stage_result(run: Run, worker: WorkerProcess, settings: Settings) -> dict[str, Any]:
+    """The line a stage worker prints once it has handled every event (see stage_worker)."""
+    progress = Progress(worker, settings.keyed_topic, run.bootstrap, run.args.stall_seconds)
+    checked = time.monotonic()
+    while True:
+        worker.check_alive()
+        try:
+            found = _STAGE_LINE.findall(worker.log_path.read_text(errors="replace"))
+        except OSError:
+            found = []
+        if found:
+            result: dict[str, Any] = orjson.loads(found[-1])
+            return result
+        now = time.monotonic()
+        if now - checked >= 5:  # a scrape costs the worker's core: seldom, for stalls only
+            checked = now
+            scrape = worker.metrics()
+            progress.update(accounted_events(scrape) if scrape else progress.counted, now)
+        time.sleep(0.1)
 
 
 def phase_full(run: Run) -> WorkerProcess:
@@ -962,6 +1033,7 @@ def execute(run: Run) -> None:
         phase_idle(run)
         phase_preload(run)
         phase_raw(run)
+        phase_stages(run)
         worker = phase_full(run)
         phase_latency(run, worker)
         phase_restore(run, worker)

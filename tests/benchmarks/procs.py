@@ -209,20 +209,22 @@ def accounted_profiles(scrape: Scrape) -> int:
 
 @dataclass
 class WorkerProcess:
-    """A `python -m streams.cli worker` subprocess, pinned to `cpus`, logging to `log_path`."""
+    """A `python -m streams.cli worker` subprocess (or `command` after the interpreter), pinned
+    to `cpus`, logging to `log_path`."""
 
     name: str
     env: dict[str, str]
     port: int
     log_path: Path
     cpus: set[int] | None
+    command: tuple[str, ...] = ("-m", "streams.cli", "worker")
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0  # time.monotonic() at spawn
     argv: list[str] = field(default_factory=list)
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv, preexec = pinned_command([sys.executable, "-m", "streams.cli", "worker"], self.cpus)
+        argv, preexec = pinned_command([sys.executable, *self.command], self.cpus)
         self.argv = argv
         with self.log_path.open("ab") as log:
             self.started_at = time.monotonic()

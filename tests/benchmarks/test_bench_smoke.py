@@ -25,6 +25,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "idle",
         "preload",
         "raw",
+        "stages",
         "full",
         "latency",
         "restore",
@@ -45,6 +46,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "idle": ("rss_bytes",),
     "preload": ("events", "profiles", "invalid", "seconds", "messages_per_second"),
     "raw": ("records", "seconds", "events_per_second"),
+    "stages": ("intake", "contract"),
     "full": (
         "events",
         "profiles",
@@ -138,6 +140,9 @@ def test_the_smoke_benchmark_runs_and_its_counts_add_up(bootstrap: str, tmp_path
     # every event published was read by the raw reader and accounted for by the worker
     assert preload["events"] == results["parameters"]["events"] == 10_000
     assert raw["records"] == preload["events"]
+    for stage in results["stages"].values():
+        assert stage["records"] == preload["events"]
+        assert stage["events_per_second"] > 0 and stage["microseconds_per_event"] > 0
     assert full["events_accounted"] >= preload["events"]
     assert full["profiles_accounted"] >= preload["profiles"] == results["parameters"]["customers"]
     assert full["events_by_outcome"].get("dead_lettered", 0) >= preload["invalid"] > 0
