@@ -87,6 +87,28 @@ def format_day(epoch_seconds: float) -> str:
     return _DATES.get(seconds // 86400) or _date(seconds // 86400)
 
 
+def day_text(day: int) -> str:
+    """The date (YYYY-MM-DD) of an epoch day number, day 0 being 1970-01-01."""
+    return _DATES.get(day) or _date(day)
+
+
+def day_number(text: str) -> int | None:
+    """The epoch day number whose `day_text` is `text`, or None: `text` is no such date (or
+    one before 1970)."""
+    day = _DAY_NUMBERS.get(text)
+    if day is None:
+        try:
+            day = date.fromisoformat(text).toordinal() - _EPOCH_ORDINAL
+        except ValueError:
+            return None
+        if day < 0 or _date(day) != text:  # fromisoformat also takes 20261103 and 2026-W45-2
+            return None
+        if len(_DAY_NUMBERS) >= _MAX_DATES:
+            _DAY_NUMBERS.clear()
+        _DAY_NUMBERS[text] = day
+    return day
+
+
 # A datetime per call is most of the cost of formatting a time, and drivers format several
 # per event; the pieces below give the same strings without one.
 
@@ -98,6 +120,7 @@ _MINUTES: Final = tuple(f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(6
 _SECONDS: Final = tuple(f"{s:02d}." for s in range(60))
 _MILLIS: Final = tuple(f"{ms:03d}Z" for ms in range(1000))
 _DATES: dict[int, str] = {}
+_DAY_NUMBERS: dict[str, int] = {}
 _MAX_DATES: Final = 100_000
 
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import orjson
 
+from streams.scoring.interaction import day_number, day_text
 from streams.scoring.measures import BUCKET_FIELDS
 from streams.scoring.scorecard import COMPONENTS
 
@@ -74,19 +75,21 @@ class CustomerState:
         return bucket
 
     def to_bytes(self) -> bytes:
-        """The state in binary format 1 (`from_bytes` also reads the JSON of earlier code)."""
+        """The state in binary format 2 (`from_bytes` also reads format 1 and the JSON of
+        earlier code)."""
         return _encode(self)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerState:
         if data[:1] == b"{":
             return _from_json(data)
-        if data[:1] == b"\x01":
+        if data[:1] in (b"\x01", b"\x02"):
             return _decode(data)
         raise ValueError(f"not a customer state: starts with {data[:1]!r}")
 
 
-# Format 1: a version byte, flags and the sections' lengths (_HEADER), then
+# Format 2 (format 1 with the dates of the drivers' reasons as numbers): a version byte,
+# flags and the sections' lengths (_HEADER), then
 #   float64  ref, the decayed sums, the remembered ids' times, the drivers' ranks, times and
 #            pulls, peaks, history (its scores alone when its times are those of the newest
 #            ids remembered), measured bucket sums, and counters not exact as float16
@@ -96,11 +99,14 @@ class CustomerState:
 #            events are)
 #   JSON     the other strings and small numbers, and what is rare or optional (tickets,
 #            profile, alerts)
+#   uint16   format 2: for each driver whose reason ends with " on " and a date, that date's
+#            day number (the 14 characters are left out of the reason), else 0xFFFF; most
+#            reasons end so, and 2 bytes take the place of 14
 # Floats go in as their bytes: exact, 8 bytes where JSON took up to 24, and no text to write
 # or parse. Python's cost here is per call, not per value, so each part goes in and out in a
 # few calls that loop in C (a zip over iterators puts a driver's floats and strings back
 # together, for one). A state in the JSON format of earlier code starts with "{".
-_FORMAT_1: Final = 1
+_FORMAT_2: Final = 2
 _HEADER: Final = struct.Struct("<BBHHHHI")  # version, flags, then the sections' lengths
 # flags
 _HISTORY_IN_SEEN, _EVENTS_ONLY, _COUNTS_AS_FLOAT64 = 1, 2, 4
@@ -129,6 +135,18 @@ _WORDS: Final = (
 )
 _CODES: Final = {word: code for code, word in enumerate(_WORDS)}
 _OTHER: Final = 255
+#: a driver whose reason does not end with " on " and a date (or a date format 2 cannot hold)
+_UNDATED: Final = 0xFFFF
+
+
+def _reason_day(reason: str) -> int:
+    """The day number of the date a reason ends with (" on YYYY-MM-DD"), else _UNDATED."""
+    if reason[-14:-10] != " on ":
+        return _UNDATED
+    day = day_number(reason[-10:])
+    return day if day is not None and day < _UNDATED else _UNDATED
+
+
 _FIELDS: Final = len(BUCKET_FIELDS)
 _EVENTS: Final = BUCKET_FIELDS.index("events")
 _SUMS: Final = tuple(BUCKET_FIELDS.index(name) for name in ("ces_sum", "ttr_sum"))
@@ -156,6 +174,12 @@ def _encode(s: CustomerState) -> bytes:
     else:
         history_floats = chain.from_iterable(history)
     words = [*s.breakdown, *[x for d in drivers for x in (d[2], d[4])]]  # types, components
+    reasons = [d[6] for d in drivers]
+    dates = [_reason_day(reason) for reason in reasons]
+    if _UNDATED in dates:
+        reasons = [r if day == _UNDATED else r[:-14] for r, day in zip(reasons, dates)]  # noqa: B905
+    else:
+        reasons = [r[:-14] for r in reasons]
     try:
         codes = bytes(map(_CODES.__getitem__, words))
         others = []
@@ -203,7 +227,7 @@ def _encode(s: CustomerState) -> bytes:
             len(s.peaks),
             n_history,
             others,
-            [x for d in drivers for x in (d[1], d[6])],  # event_id, reason
+            [x for d, reason in zip(drivers, reasons) for x in (d[1], reason)],  # noqa: B905
             list(buckets),
             s.nps_latest,
             s.tickets,
@@ -224,11 +248,20 @@ def _encode(s: CustomerState) -> bytes:
     n_floats, n_seen = len(floats), len(seen)
     return b"".join(
         (
-            _HEADER.pack(_FORMAT_1, flags, n_floats, n_seen, len(small), len(codes), len(skeleton)),
+            _HEADER.pack(
+                _FORMAT_2,
+                flags,
+                n_floats,
+                n_seen,
+                len(small),
+                len(codes),
+                len(skeleton),
+            ),
             _layout(f"<{n_floats}d{n_seen}Q").pack(*floats, *seen),
             small,
             codes,
             skeleton,
+            _layout(f"<{len(dates)}H").pack(*dates),
         )
     )
 
@@ -296,6 +329,12 @@ def _decode(data: bytes) -> CustomerState:
     v += n_seen
     driver_floats = iter(values[v : v + 3 * n_drivers])
     v += 3 * n_drivers
+    if data[0] == _FORMAT_2 and n_drivers:  # put back the dates the reasons ended with
+        dates = _layout(f"<{n_drivers}H").unpack_from(data, at + n_codes + n_skeleton)
+        texts[1::2] = [
+            r if day == _UNDATED else f"{r} on {day_text(day)}"
+            for r, day in zip(texts[1::2], dates)  # noqa: B905
+        ]
     spelled, said = iter(words[n_breakdown:]), iter(texts)
     drivers = list(
         zip(driver_floats, said, spelled, driver_floats, spelled, driver_floats, said)  # noqa: B905

@@ -1,4 +1,5 @@
-"""A state survives its bytes exactly, in format 1 and from the JSON that earlier code wrote."""
+"""A state survives its bytes exactly, in format 2, and from format 1 and the JSON that earlier
+code wrote."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from streams.scoring.vocabulary import CHANNELS, DIMENSIONS, EVENT_TYPES, INTERA
 DAY = 86400.0
 T0 = 1_795_000_000.0
 JSON_STATE = Path(__file__).parent / "data" / "state-json-format.json"
+#: journey_state() in format 1, as the code before format 2 wrote it
+FORMAT_1_STATE = Path(__file__).parent / "data" / "state-format-1.bin"
 
 
 def content(state: CustomerState) -> list[str]:
@@ -69,8 +72,30 @@ def test_the_json_of_earlier_code_is_read_as_it_was_written() -> None:
     state = CustomerState.from_bytes(data)
     assert content(state) == content(journey_state())
     binary = state.to_bytes()
-    assert binary[:1] == b"\x01" and len(binary) < 0.6 * len(data)
+    assert binary[:1] == b"\x02" and len(binary) < 0.6 * len(data)
     round_trip(state)
+
+
+def test_format_1_of_earlier_code_is_read_as_it_was_written() -> None:
+    data = FORMAT_1_STATE.read_bytes()
+    assert data[:1] == b"\x01"
+    state = CustomerState.from_bytes(data)
+    assert content(state) == content(journey_state())
+    assert len(state.to_bytes()) < len(data)  # the drivers' days are left out now
+    round_trip(state)
+
+
+def test_a_reason_keeps_its_own_words_whatever_day_it_ends_with() -> None:
+    state = journey_state()
+    assert state.negative_drivers and state.positive_drivers
+    at = state.negative_drivers[0][3]
+    day = datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d")
+    other = datetime.fromtimestamp(at + DAY, tz=UTC).strftime("%Y-%m-%d")
+    for reason in (f"Seen on {day}", f"Seen on {other}", f" on {day}", "on " + day, "", day):
+        d = state.negative_drivers[0]
+        state.negative_drivers[0] = (*d[:6], reason)
+        again = round_trip(state)
+        assert again.negative_drivers[0][6] == reason
 
 
 def test_an_empty_state_and_a_profile_only_state() -> None:
