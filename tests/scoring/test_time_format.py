@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.scoring.interaction import format_day, format_time
+from streams.scoring.interaction import day_number, day_text, format_day, format_time
 
 
 def by_datetime(t: float) -> str:
@@ -55,3 +55,19 @@ def test_times_outside_the_fast_range_behave_as_datetime(t: float) -> None:
             format_time(t)
     else:
         assert format_time(t) == expected
+
+
+def test_day_numbers_and_their_dates_are_each_others_inverse() -> None:
+    rng = random.Random(5)
+    for day in [0, 1, 20_775, 65_534, *(rng.randrange(0, 2_900_000) for _ in range(2_000))]:
+        text = day_text(day)
+        assert text == datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
+        assert day_number(text) == day
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["20261103", "2026-W45-2", "2026-02-30", "1969-12-31", "2026-1-03", "2026-11-3 ", "on 2026"],
+)
+def test_what_is_not_such_a_date_has_no_day_number(text: str) -> None:
+    assert day_number(text) is None
