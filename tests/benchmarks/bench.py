@@ -81,6 +81,8 @@ phases, in one run against one broker:
   idle      RSS of a ready worker with nothing to read (a baseline)
   preload   generator -> interactions and customers topics (fixed seed and clock)
   raw       one AIOKafkaConsumer on one core: getmany, orjson.loads, a dict update per customer
+  stages    the worker on that core, its handling cut short after the intake, then after the
+            event contract: where the time per event goes
   full      a cx-streams worker on the same core (memory store): events/s, RSS, RSS/customer
   latency   live events at half the full rate into that worker; event-to-alert latency
   restore   a fresh worker, same app id, empty data dir: seconds until /healthz is ready
@@ -122,9 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     default_partitions = Settings.model_fields["partitions"].default
     parser = argparse.ArgumentParser(
         prog="python -m tests.benchmarks.bench",
-        description="Benchmark the cx-streams processor: raw Kafka ceiling, full-processor "
-        "throughput and memory, event-to-alert latency at half the maximum rate, restore time "
-        "from the changelog and RocksDB memory growth, in one run against one broker.",
+        description="Benchmark the cx-streams processor: raw Kafka ceiling, the worker cut "
+        "short after its intake and after the event contract, full-processor throughput and "
+        "memory, event-to-alert latency at half the maximum rate, restore time from the "
+        "changelog and RocksDB memory growth, in one run against one broker.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
     )
