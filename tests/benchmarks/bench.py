@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -61,8 +60,6 @@ FIXED_CLOCK: Final = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 DEFAULT_OUTPUT: Final = ROOT / "tests" / "benchmarks" / "results.json"
 DEFAULT_MARKDOWN: Final = ROOT / "BENCHMARKS.md"
 POLL_SECONDS: Final = 0.5
-#: the result line of a stage worker, in its log
-_STAGE_LINE: Final = re.compile(r'(\{"stage".*?\})')
 SMOKE: Final = {
     "events": 10_000,
     "customers": 1_000,
@@ -559,10 +556,15 @@ def phase_stages(run: Run) -> None:
     results: dict[str, Any] = {}
     for stage in STAGES:
         settings = base.model_copy(update={"app_id": f"{run.prefix}-stage-{stage}"})
-        command = ("-m", "tests.benchmarks.stage_worker", "--stage", stage, "--expect", str(events))
+        path = run.work_dir / f"stage-{stage}.json"
+        path.unlink(missing_ok=True)
+        command = (
+            *("-m", "tests.benchmarks.stage_worker", "--stage", stage),
+            *("--expect", str(events), "--result", str(path)),
+        )
         worker = run.worker(f"stage-{stage}", settings, "memory", command)
         run.start(worker)
-        line = _stage_result(run, worker, settings)
+        line = _stage_result(run, worker, settings, path)
         run.stop(worker)
         seconds = max(line["last_record_at"] - line["first_record_at"], 1e-6)
         rate = (line["records"] - 1) / seconds
@@ -584,18 +586,16 @@ def phase_stages(run: Run) -> None:
     run.results["stages"] = results
 
 
-def _stage_result(run: Run, worker: WorkerProcess, settings: Settings) -> dict[str, Any]:
-    """The line a stage worker prints once it has handled every event (see stage_worker)."""
+def _stage_result(
+    run: Run, worker: WorkerProcess, settings: Settings, path: Path
+) -> dict[str, Any]:
+    """What a stage worker writes to `path` once it has handled every event."""
     progress = Progress(worker, settings.keyed_topic, run.bootstrap, run.args.stall_seconds)
     checked = time.monotonic()
     while True:
         worker.check_alive()
-        try:
-            found = _STAGE_LINE.findall(worker.log_path.read_text(errors="replace"))
-        except OSError:
-            found = []
-        if found:
-            result: dict[str, Any] = orjson.loads(found[-1])
+        if path.exists():
+            result: dict[str, Any] = orjson.loads(path.read_bytes())
             return result
         now = time.monotonic()
         if now - checked >= 5:  # a scrape costs the worker's core: seldom, for stalls only

@@ -2,7 +2,8 @@
 stages phase: how much of the time per event the worker's intake and the event contract take,
 measured on the same broker and events as the raw ceiling and the full worker.
 
-    python -m tests.benchmarks.stage_worker --stage intake --expect N   (CX_* settings as usual)
+    python -m tests.benchmarks.stage_worker --stage intake --expect N --result FILE
+    (CX_* settings as for the worker)
 
 Everything below the handler is the worker's own: Faust's consumer group, assignment and
 commits, the batch intake, the table's recovery, the web server. Only what the handler does
@@ -13,8 +14,8 @@ with each record changes:
   rejection), then counted.
 
 Profiles and keyed records are left alone in both. When `--expect` interaction records have
-been handled, the worker prints one JSON line (stage, records, and the `time.monotonic()` of
-the first and the last record handled) and goes on running until it is stopped.
+been handled, the worker writes FILE (JSON: stage, records, and the `time.monotonic()` of the
+first and the last record handled) and goes on running until it is stopped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -39,8 +41,8 @@ Handler = Callable[[Any, Batch, TP, Any], None]
 class _Count:
     """Interaction records handled and when the first and last of them were."""
 
-    def __init__(self, expect: int, stage: str) -> None:
-        self.expect, self.stage = expect, stage
+    def __init__(self, expect: int, stage: str, result: Path) -> None:
+        self.expect, self.stage, self.result = expect, stage, result
         self.records = 0
         self.first = self.last = 0.0
 
@@ -57,7 +59,9 @@ class _Count:
                 "first_record_at": self.first,
                 "last_record_at": self.last,
             }
-            print(orjson.dumps(result).decode(), flush=True)
+            partial = self.result.with_name(self.result.name + ".partial")
+            partial.write_bytes(orjson.dumps(result))
+            partial.replace(self.result)  # whole or not there
 
 
 def _intake(count: _Count) -> Handler:
@@ -111,8 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         required=True,
         help="interaction records to handle before the result line is printed",
     )
+    parser.add_argument(
+        "--result",
+        type=Path,
+        required=True,
+        help="the JSON file to write when the records have been handled",
+    )
     args = parser.parse_args(argv)
-    count = _Count(args.expect, args.stage)
+    count = _Count(args.expect, args.stage, args.result)
     handling: Any = agents._Handling
     handling.interaction_in = STAGES[args.stage](count)
     handling.profile_in = _left_alone
