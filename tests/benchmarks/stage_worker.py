@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--expect",
         type=int,
         required=True,
-        help="interaction records to handle before the result line is printed",
+        help="interaction records to handle before the result is written",
     )
     parser.add_argument(
         "--result",
