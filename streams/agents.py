@@ -131,16 +131,8 @@ class _Handling:
     # --- the three inputs ------------------------------------------------------------------
 
     def interaction_in(self, batch: Batch, tp: TP, record: Any) -> None:
-        settings = self.p.settings
         try:
-            parsed = parse_interaction(
-                record.value,
-                record.key,
-                now=self.now,
-                max_bytes=settings.max_event_bytes,
-                future_skew=settings.future_skew_seconds,
-                headers=record.headers,
-            )
+            parsed = self.parse(record)
             if isinstance(parsed, Rejection):
                 self.reject(batch, parsed, record, headers=record.headers)
                 return
@@ -151,6 +143,18 @@ class _Handling:
                 self.forward(batch, "interaction", interaction.customer_id, record, body)
         except Exception as exc:  # the worker never dies on one message
             self.reject(batch, _processing_error(exc), record, headers=record.headers)
+
+    def parse(self, record: Any) -> tuple[dict[str, Any], Interaction] | Rejection:
+        """An interaction record checked against the event contract, at the batch's clock."""
+        settings = self.p.settings
+        return parse_interaction(
+            record.value,
+            record.key,
+            now=self.now,
+            max_bytes=settings.max_event_bytes,
+            future_skew=settings.future_skew_seconds,
+            headers=record.headers,
+        )
 
     def profile_in(self, batch: Batch, tp: TP, record: Any) -> None:
         if record.value is None:

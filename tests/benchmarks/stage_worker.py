@@ -31,7 +31,7 @@ from faust.types import TP
 
 from streams import agents, cli
 from streams.batch import Batch
-from streams.contract import Rejection, parse_interaction
+from streams.contract import Rejection
 
 __all__ = ["STAGES", "main"]
 
@@ -74,15 +74,7 @@ def _intake(count: _Count) -> Handler:
 
 def _contract(count: _Count) -> Handler:
     def interaction_in(self: Any, batch: Batch, tp: TP, record: Any) -> None:
-        settings = self.p.settings
-        parsed = parse_interaction(
-            record.value,
-            record.key,
-            now=self.now,
-            max_bytes=settings.max_event_bytes,
-            future_skew=settings.future_skew_seconds,
-            headers=record.headers,
-        )
+        parsed = self.parse(record)  # the worker's own call of the contract
         if isinstance(parsed, Rejection):
             self.p.telemetry.event("invalid", None, "dead_lettered")
         else:
