@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from math import modf
 from typing import Any, Final
 
-__all__ = ["Interaction", "Profile", "format_day", "format_time"]
+__all__ = ["Interaction", "Profile", "day_number", "day_text", "format_day", "format_time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def format_time(epoch_seconds: float) -> str:
         micros = 0
     day, second = divmod(seconds, 86400)
     minute, second = divmod(second, 60)
-    on = _DATES.get(day) or _date(day)
+    on = _DATES.get(day) or day_text(day)
     return f"{on}{_MINUTES[minute]}{_SECONDS[second]}{_MILLIS[micros // 1000]}"
 
 
@@ -84,12 +84,7 @@ def format_day(epoch_seconds: float) -> str:
         return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%d")
     fraction, whole = modf(epoch_seconds)
     seconds = int(whole) + 1 if round(fraction * 1e6) >= 1_000_000 else int(whole)
-    return _DATES.get(seconds // 86400) or _date(seconds // 86400)
-
-
-def day_text(day: int) -> str:
-    """The date (YYYY-MM-DD) of an epoch day number, day 0 being 1970-01-01."""
-    return _DATES.get(day) or _date(day)
+    return _DATES.get(seconds // 86400) or day_text(seconds // 86400)
 
 
 def day_number(text: str) -> int | None:
@@ -101,7 +96,7 @@ def day_number(text: str) -> int | None:
             day = date.fromisoformat(text).toordinal() - _EPOCH_ORDINAL
         except ValueError:
             return None
-        if day < 0 or _date(day) != text:  # fromisoformat also takes 20261103 and 2026-W45-2
+        if day < 0 or day_text(day) != text:  # fromisoformat also takes 20261103 and 2026-W45-2
             return None
         if len(_DAY_NUMBERS) >= _MAX_DATES:
             _DAY_NUMBERS.clear()
@@ -124,7 +119,8 @@ _DAY_NUMBERS: dict[str, int] = {}
 _MAX_DATES: Final = 100_000
 
 
-def _date(day: int) -> str:
+def day_text(day: int) -> str:
+    """The date (YYYY-MM-DD) of an epoch day number, day 0 being 1970-01-01."""
     text = _DATES.get(day)
     if text is None:
         if len(_DATES) >= _MAX_DATES:
