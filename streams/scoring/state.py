@@ -139,11 +139,15 @@ _OTHER: Final = 255
 _UNDATED: Final = 0xFFFF
 
 
+#: " on YYYY-MM-DD", the ending format 2 keeps as a day number
+_DATED: Final = len(" on YYYY-MM-DD")
+
+
 def _reason_day(reason: str) -> int:
     """The day number of the date a reason ends with (" on YYYY-MM-DD"), else _UNDATED."""
-    if reason[-14:-10] != " on ":
+    if reason[-_DATED : 4 - _DATED] != " on ":
         return _UNDATED
-    day = day_number(reason[-10:])
+    day = day_number(reason[4 - _DATED :])
     return day if day is not None and day < _UNDATED else _UNDATED
 
 
@@ -176,10 +180,7 @@ def _encode(s: CustomerState) -> bytes:
     words = [*s.breakdown, *[x for d in drivers for x in (d[2], d[4])]]  # types, components
     reasons = [d[6] for d in drivers]
     dates = [_reason_day(reason) for reason in reasons]
-    if _UNDATED in dates:
-        reasons = [r if day == _UNDATED else r[:-14] for r, day in zip(reasons, dates)]  # noqa: B905
-    else:
-        reasons = [r[:-14] for r in reasons]
+    reasons = [r if day == _UNDATED else r[:-_DATED] for r, day in zip(reasons, dates)]  # noqa: B905
     try:
         codes = bytes(map(_CODES.__getitem__, words))
         others = []
